@@ -1,0 +1,979 @@
+//! The Management Shell subset offline IM needs: parsing a command line as
+//! the seeds print it, and applying it to an organisation's `OrgConfig`.
+//!
+//! Supported cmdlets (shared/reference/cmdlets): `Get-`, `Set-`, `New-`,
+//! `Remove-CsImConfiguration`; `Get-`, `Set-`, `New-`, `Grant-`,
+//! `Remove-CsClientPolicy`. Cmdlet and parameter names and `$True`/`$False`
+//! are case-insensitive, as in PowerShell; `-Name:value` is accepted.
+//!
+//! Invariants it keeps:
+//! - Parsing never panics; every rejection is a `CmdletError` carrying the
+//!   1-based column of the offending token, what was found and what was
+//!   expected. The scenario loader maps that column into the file.
+//! - A failed cmdlet changes nothing: `apply` validates first and mutates
+//!   only at the end.
+//! - Output of `Get-*` is deterministic (stores are ordered maps).
+//!
+//! What it deliberately does not do: pipelines, variables other than
+//! `$True`/`$False`/`$Null`, `-Filter` wildcards, `-Instance`, or any
+//! client-policy setting other than `EnableIMAutoArchiving`. Those are
+//! rejected with a clear error rather than silently ignored.
+
+use crate::domain::{Deployment, OrgId, Profile, UserId};
+use crate::policy::{ClientPolicy, ImConfiguration, OrgConfig, Scope, im_configuration_exists};
+use std::fmt;
+
+/// A rejected command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CmdletError {
+    /// 1-based column (in characters) within the command line.
+    pub column: usize,
+    pub found: String,
+    pub expected: String,
+    /// An optional corrected command line.
+    pub suggestion: Option<String>,
+}
+
+impl fmt::Display for CmdletError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "found {}, expected {}", self.found, self.expected)?;
+        if let Some(s) = &self.suggestion {
+            write!(f, "; did you mean `{s}`?")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CmdletError {}
+
+fn err(column: usize, found: impl Into<String>, expected: impl Into<String>) -> CmdletError {
+    CmdletError {
+        column,
+        found: found.into(),
+        expected: expected.into(),
+        suggestion: None,
+    }
+}
+
+/// One lexical token of a command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Token {
+    text: String,
+    /// 1-based character column where the token starts.
+    column: usize,
+    quoted: bool,
+}
+
+/// The most tokens one command line may have; a bound on the lexer.
+const TOKENS_MAX: usize = 64;
+
+fn tokenize(line: &str) -> Result<Vec<Token>, CmdletError> {
+    let chars: Vec<char> = line.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0usize;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        if tokens.len() == TOKENS_MAX {
+            return Err(err(
+                i + 1,
+                format!("more than {TOKENS_MAX} words"),
+                "a single cmdlet invocation",
+            ));
+        }
+        let start = i;
+        if c == '"' || c == '\'' {
+            // PowerShell's smart quotes are not accepted: they are a common
+            // copy-paste accident and deserve an error, not a guess.
+            let close = chars[i + 1..].iter().position(|&d| d == c);
+            let Some(len) = close else {
+                return Err(err(
+                    start + 1,
+                    format!("an unterminated {c}-quoted string"),
+                    format!("a closing {c}"),
+                ));
+            };
+            let text: String = chars[i + 1..i + 1 + len].iter().collect();
+            tokens.push(Token {
+                text,
+                column: start + 1,
+                quoted: true,
+            });
+            i += len + 2;
+            continue;
+        }
+        if matches!(c, '|' | ';' | '{' | '}' | '(' | ')' | '`') {
+            return Err(err(
+                start + 1,
+                format!("`{c}`"),
+                "one cmdlet with parameters (pipelines, script blocks and escapes are not modelled)",
+            ));
+        }
+        while i < chars.len() && !chars[i].is_whitespace() {
+            i += 1;
+        }
+        tokens.push(Token {
+            text: chars[start..i].iter().collect(),
+            column: start + 1,
+            quoted: false,
+        });
+    }
+    Ok(tokens)
+}
+
+/// The noun a cmdlet acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Noun {
+    ImConfiguration,
+    ClientPolicy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verb {
+    Get,
+    Set,
+    New,
+    Remove,
+    Grant,
+}
+
+/// The cmdlets this model knows, with their exact names.
+const CMDLETS: [(&str, Verb, Noun); 9] = [
+    ("Get-CsImConfiguration", Verb::Get, Noun::ImConfiguration),
+    ("Set-CsImConfiguration", Verb::Set, Noun::ImConfiguration),
+    ("New-CsImConfiguration", Verb::New, Noun::ImConfiguration),
+    (
+        "Remove-CsImConfiguration",
+        Verb::Remove,
+        Noun::ImConfiguration,
+    ),
+    ("Get-CsClientPolicy", Verb::Get, Noun::ClientPolicy),
+    ("Set-CsClientPolicy", Verb::Set, Noun::ClientPolicy),
+    ("New-CsClientPolicy", Verb::New, Noun::ClientPolicy),
+    ("Grant-CsClientPolicy", Verb::Grant, Noun::ClientPolicy),
+    ("Remove-CsClientPolicy", Verb::Remove, Noun::ClientPolicy),
+];
+
+/// A parsed, validated command.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Cmdlet {
+    GetImConfiguration {
+        identity: Option<Scope>,
+    },
+    SetImConfiguration {
+        identity: Scope,
+        enable_offline_im: Option<bool>,
+    },
+    NewImConfiguration {
+        identity: Scope,
+        enable_offline_im: Option<bool>,
+    },
+    RemoveImConfiguration {
+        identity: Scope,
+    },
+    GetClientPolicy {
+        identity: Option<Scope>,
+    },
+    SetClientPolicy {
+        identity: Scope,
+        enable_im_auto_archiving: Option<bool>,
+    },
+    NewClientPolicy {
+        identity: Scope,
+        enable_im_auto_archiving: Option<bool>,
+    },
+    GrantClientPolicy {
+        /// A user's display name or SIP address, resolved when applied.
+        user: String,
+        /// `None` for `-PolicyName $Null`, which unassigns.
+        policy_name: Option<String>,
+    },
+    RemoveClientPolicy {
+        identity: Scope,
+        force: bool,
+    },
+}
+
+/// A parsed command with the columns of its arguments, so that errors
+/// found when applying it still point at the right place.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Parsed {
+    pub cmdlet: Cmdlet,
+    /// The canonical command name, e.g. `Grant-CsClientPolicy`.
+    pub name: &'static str,
+    identity_column: usize,
+    policy_column: usize,
+}
+
+impl Parsed {
+    /// Whether the command changes the store (everything but `Get-*`).
+    pub fn mutates(&self) -> bool {
+        !matches!(
+            self.cmdlet,
+            Cmdlet::GetImConfiguration { .. } | Cmdlet::GetClientPolicy { .. }
+        )
+    }
+
+    /// The column of the `-Identity` value (or of the cmdlet name).
+    pub fn identity_column(&self) -> usize {
+        self.identity_column
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Identity,
+    Bool,
+    Name,
+    Switch,
+}
+
+/// Parameters each cmdlet accepts, in their documented spelling, and the
+/// positional order of those that have a `Position` in the reference.
+fn parameters(
+    verb: Verb,
+    noun: Noun,
+) -> (&'static [(&'static str, Kind)], &'static [&'static str]) {
+    use Kind::*;
+    match (verb, noun) {
+        (Verb::Get, _) => (&[("Identity", Identity)], &["Identity"]),
+        (Verb::Set | Verb::New, Noun::ImConfiguration) => (
+            &[
+                ("Identity", Identity),
+                ("EnableOfflineIm", Bool),
+                ("Force", Switch),
+            ],
+            &["Identity"],
+        ),
+        (Verb::Set | Verb::New, Noun::ClientPolicy) => (
+            &[
+                ("Identity", Identity),
+                ("EnableIMAutoArchiving", Bool),
+                ("Force", Switch),
+            ],
+            &["Identity"],
+        ),
+        (Verb::Remove, _) => (&[("Identity", Identity), ("Force", Switch)], &["Identity"]),
+        (Verb::Grant, _) => (
+            &[("Identity", Name), ("PolicyName", Name)],
+            &["Identity", "PolicyName"],
+        ),
+    }
+}
+
+/// A parameter value with its column.
+#[derive(Clone, Debug)]
+struct Value {
+    text: String,
+    column: usize,
+    quoted: bool,
+}
+
+fn parse_bool(v: &Value) -> Result<bool, CmdletError> {
+    let t = v.text.to_ascii_lowercase();
+    match t.as_str() {
+        "$true" => Ok(true),
+        "$false" => Ok(false),
+        _ => {
+            let guess = if t.starts_with("$t") || t == "true" {
+                Some("$True")
+            } else if t.starts_with("$f") || t == "false" {
+                Some("$False")
+            } else {
+                None
+            };
+            let mut e = err(v.column, format!("`{}`", v.text), "`$True` or `$False`");
+            if let Some(g) = guess {
+                e.expected = format!("`$True` or `$False` (did you mean `{g}`?)");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Suggests a repaired command line for the split forms seed 004 prints:
+/// `Grant -CsClientPolicy` and `- PolicyName`.
+fn repair(tokens: &[Token]) -> String {
+    let mut out: Vec<String> = Vec::with_capacity(tokens.len());
+    let mut i = 0usize;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        let next = tokens.get(i + 1);
+        if i == 0 && next.is_some_and(|n| n.text.starts_with("-Cs") || n.text.starts_with("-cs")) {
+            out.push(format!(
+                "{}{}",
+                t.text,
+                next.map(|n| n.text.as_str()).unwrap_or("")
+            ));
+            i += 2;
+            continue;
+        }
+        if t.text == "-" && !t.quoted && next.is_some() {
+            out.push(format!("-{}", next.map(|n| n.text.as_str()).unwrap_or("")));
+            i += 2;
+            continue;
+        }
+        if t.quoted {
+            out.push(format!("\"{}\"", t.text));
+        } else {
+            out.push(t.text.clone());
+        }
+        i += 1;
+    }
+    out.join(" ")
+}
+
+fn known_cmdlet_names() -> String {
+    CMDLETS
+        .iter()
+        .map(|(n, _, _)| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Parses one Management Shell command line.
+pub fn parse(line: &str) -> Result<Parsed, CmdletError> {
+    let tokens = tokenize(line)?;
+    let Some(first) = tokens.first() else {
+        return Err(err(
+            1,
+            "an empty command",
+            "a cmdlet such as `Get-CsImConfiguration`",
+        ));
+    };
+    let Some(&(name, verb, noun)) = CMDLETS
+        .iter()
+        .find(|(n, _, _)| n.eq_ignore_ascii_case(&first.text))
+    else {
+        let split = tokens
+            .get(1)
+            .is_some_and(|n| n.text.to_ascii_lowercase().starts_with("-cs"));
+        let mut e = err(
+            first.column,
+            format!("`{}`", first.text),
+            format!("one of {}", known_cmdlet_names()),
+        );
+        if split {
+            let joined = format!("{}{}", first.text, tokens[1].text);
+            e.found = format!(
+                "`{} {}` (a space splits the cmdlet name)",
+                first.text, tokens[1].text
+            );
+            e.expected = format!("`{joined}` written as one word");
+            e.suggestion = Some(repair(&tokens));
+        }
+        return Err(e);
+    };
+    let (accepted, positional) = parameters(verb, noun);
+    let accepted_list = accepted
+        .iter()
+        .map(|(p, _)| format!("`-{p}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut values: Vec<(&'static str, Value)> = Vec::new();
+    let mut position = 0usize;
+    let mut i = 1usize;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        if !t.quoted && t.text == "-" {
+            let mut e = err(
+                t.column,
+                "`-` followed by a space",
+                "a parameter name joined to its dash, such as `-PolicyName`",
+            );
+            e.suggestion = Some(repair(&tokens));
+            return Err(e);
+        }
+        if !t.quoted && t.text.starts_with('-') && t.text.len() > 1 {
+            let (pname, inline) = match t.text[1..].split_once(':') {
+                Some((p, v)) => (p, Some(v)),
+                None => (&t.text[1..], None),
+            };
+            let Some(&(canonical, kind)) =
+                accepted.iter().find(|(p, _)| p.eq_ignore_ascii_case(pname))
+            else {
+                return Err(err(
+                    t.column,
+                    format!("parameter `-{pname}` for {name}"),
+                    format!("one of {accepted_list}"),
+                ));
+            };
+            if values.iter().any(|(p, _)| *p == canonical) {
+                return Err(err(
+                    t.column,
+                    format!("`-{canonical}` given twice"),
+                    "each parameter at most once",
+                ));
+            }
+            if kind == Kind::Switch {
+                values.push((
+                    canonical,
+                    Value {
+                        text: "$True".into(),
+                        column: t.column,
+                        quoted: false,
+                    },
+                ));
+                i += 1;
+                continue;
+            }
+            let value = if let Some(v) = inline {
+                Value {
+                    text: v.to_string(),
+                    column: t.column + 2 + pname.chars().count(),
+                    quoted: false,
+                }
+            } else {
+                let Some(v) = tokens.get(i + 1) else {
+                    return Err(err(
+                        t.column + t.text.chars().count(),
+                        "the end of the command",
+                        format!("a value for `-{canonical}`"),
+                    ));
+                };
+                if !v.quoted && v.text.starts_with('-') && v.text.len() > 1 {
+                    return Err(err(
+                        v.column,
+                        format!("`{}`", v.text),
+                        format!("a value for `-{canonical}`"),
+                    ));
+                }
+                i += 1;
+                Value {
+                    text: v.text.clone(),
+                    column: v.column,
+                    quoted: v.quoted,
+                }
+            };
+            values.push((canonical, value));
+            i += 1;
+            continue;
+        }
+        // A positional argument.
+        let Some(&p) = positional
+            .get(position)
+            .filter(|p| !values.iter().any(|(q, _)| q == *p))
+        else {
+            return Err(err(
+                t.column,
+                format!("the extra argument `{}`", t.text),
+                format!("named parameters {accepted_list}"),
+            ));
+        };
+        position += 1;
+        values.push((
+            p,
+            Value {
+                text: t.text.clone(),
+                column: t.column,
+                quoted: t.quoted,
+            },
+        ));
+        i += 1;
+    }
+    let get = |p: &str| values.iter().find(|(q, _)| *q == p).map(|(_, v)| v.clone());
+    let identity_value = get("Identity");
+    let identity_column = identity_value.as_ref().map_or(first.column, |v| v.column);
+    let identity = identity_value.as_ref().map(|v| Scope::parse(&v.text));
+    let flag = |p: &str| get(p).map(|v| parse_bool(&v)).transpose();
+    let require_identity = || {
+        identity.clone().ok_or_else(|| {
+            err(
+                first.column + first.text.chars().count(),
+                format!("{name} without `-Identity`"),
+                "`-Identity`, which this cmdlet requires",
+            )
+        })
+    };
+    let im_scope_ok = |s: &Scope| -> Result<(), CmdletError> {
+        match s {
+            Scope::Tag(t) => Err(err(
+                identity_column,
+                format!("the identity `{t}`"),
+                "`Global` or `Site:<name>` (IM configurations have global and site scopes)",
+            )),
+            _ => Ok(()),
+        }
+    };
+    let mut policy_column = first.column;
+    let cmdlet = match (verb, noun) {
+        (Verb::Get, Noun::ImConfiguration) => Cmdlet::GetImConfiguration { identity },
+        (Verb::Get, Noun::ClientPolicy) => Cmdlet::GetClientPolicy { identity },
+        (Verb::Set, Noun::ImConfiguration) => {
+            let identity = identity.clone().unwrap_or(Scope::Global);
+            im_scope_ok(&identity)?;
+            Cmdlet::SetImConfiguration {
+                identity,
+                enable_offline_im: flag("EnableOfflineIm")?,
+            }
+        }
+        (Verb::New, Noun::ImConfiguration) => {
+            let identity = require_identity()?;
+            im_scope_ok(&identity)?;
+            Cmdlet::NewImConfiguration {
+                identity,
+                enable_offline_im: flag("EnableOfflineIm")?,
+            }
+        }
+        (Verb::Remove, Noun::ImConfiguration) => {
+            let identity = require_identity()?;
+            im_scope_ok(&identity)?;
+            Cmdlet::RemoveImConfiguration { identity }
+        }
+        (Verb::Set, Noun::ClientPolicy) => Cmdlet::SetClientPolicy {
+            identity: identity.clone().unwrap_or(Scope::Global),
+            enable_im_auto_archiving: flag("EnableIMAutoArchiving")?,
+        },
+        (Verb::New, Noun::ClientPolicy) => Cmdlet::NewClientPolicy {
+            identity: require_identity()?,
+            enable_im_auto_archiving: flag("EnableIMAutoArchiving")?,
+        },
+        (Verb::Remove, Noun::ClientPolicy) => Cmdlet::RemoveClientPolicy {
+            identity: require_identity()?,
+            force: flag("Force")?.unwrap_or(false),
+        },
+        (Verb::Grant, _) => {
+            let Some(user) = identity_value else {
+                return Err(err(
+                    first.column + first.text.chars().count(),
+                    "Grant-CsClientPolicy without `-Identity`",
+                    "`-Identity <user>` (a display name such as \"Tony Smith\" or a SIP address)",
+                ));
+            };
+            if !user.quoted && user.text.contains('*') {
+                return Err(err(
+                    user.column,
+                    format!("the wildcard identity `{}`", user.text),
+                    "one user's display name or SIP address (wildcards are not modelled)",
+                ));
+            }
+            let Some(policy) = get("PolicyName") else {
+                return Err(err(
+                    first.column + first.text.chars().count(),
+                    "Grant-CsClientPolicy without `-PolicyName`",
+                    "`-PolicyName <name>` or `-PolicyName $Null`",
+                ));
+            };
+            policy_column = policy.column;
+            let policy_name = if !policy.quoted && policy.text.eq_ignore_ascii_case("$null") {
+                None
+            } else if !policy.quoted && policy.text.starts_with('$') {
+                return Err(err(
+                    policy.column,
+                    format!("the variable `{}`", policy.text),
+                    "a policy name or `$Null`",
+                ));
+            } else {
+                // "The PolicyName is simply the policy Identity minus the
+                // policy scope", so a `Tag:` prefix is tolerated and removed.
+                match Scope::parse(&policy.text) {
+                    Scope::Tag(t) => Some(t),
+                    other => {
+                        return Err(err(
+                            policy.column,
+                            format!("the policy name `{other}`"),
+                            "the name of a per-user policy (global and site policies are not granted)",
+                        ));
+                    }
+                }
+            };
+            Cmdlet::GrantClientPolicy {
+                user: user.text,
+                policy_name,
+            }
+        }
+    };
+    Ok(Parsed {
+        cmdlet,
+        name,
+        identity_column,
+        policy_column,
+    })
+}
+
+fn bool_text(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
+}
+
+/// Formats objects as PowerShell's list view: `Name : Value`, the names
+/// padded to one width, a blank line between objects (DEC-019).
+fn list_view(objects: &[Vec<(&str, String)>]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (i, props) in objects.iter().enumerate() {
+        if i > 0 {
+            lines.push(String::new());
+        }
+        let width = props.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        for (k, v) in props {
+            lines.push(format!("{k:<width$} : {v}"));
+        }
+    }
+    lines
+}
+
+/// Applies a parsed command to one organisation's store and returns what
+/// the shell prints. On error nothing is changed.
+pub fn apply(
+    parsed: &Parsed,
+    org_id: OrgId,
+    deployment: &Deployment,
+    config: &mut OrgConfig,
+) -> Result<Vec<String>, CmdletError> {
+    let org = deployment.org(org_id);
+    let at = parsed.identity_column;
+    let not_found = |s: &Scope, what: &str| {
+        err(
+            at,
+            format!("`{s}`, which does not exist"),
+            format!("the identity of an existing {what}"),
+        )
+    };
+    let check_site = |s: &Scope| -> Result<(), CmdletError> {
+        if let Scope::Site(name) = s {
+            if org.profile == Profile::Online {
+                return Err(err(
+                    at,
+                    format!(
+                        "the site scope `{s}` in the Online organisation `{}`",
+                        org.name
+                    ),
+                    "`Global` or a per-user policy (Online has no sites)",
+                ));
+            }
+            if !org.sites.iter().any(|x| x.eq_ignore_ascii_case(name)) {
+                return Err(err(
+                    at,
+                    format!("the unknown site `{name}`"),
+                    format!(
+                        "one of the sites of `{}`: {}",
+                        org.name,
+                        crate::domain::join_names(org.sites.iter().map(String::as_str))
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    };
+    if matches!(
+        parsed.cmdlet,
+        Cmdlet::GetImConfiguration { .. }
+            | Cmdlet::SetImConfiguration { .. }
+            | Cmdlet::NewImConfiguration { .. }
+            | Cmdlet::RemoveImConfiguration { .. }
+    ) && !im_configuration_exists(org)
+    {
+        let why = match org.profile {
+            Profile::Online => "Skype for Business Online (the cmdlet applies to Skype for Business Server 2015 and 2019)".to_string(),
+            Profile::Server => "a server before Skype for Business Server 2015 CU3 (the cmdlet was introduced in the June 2016 Cumulative Update)".to_string(),
+        };
+        return Err(err(
+            1,
+            format!("{} in `{}`, which runs {why}", parsed.name, org.name),
+            "an organisation on Skype for Business Server 2015 CU3 or later",
+        ));
+    }
+    match &parsed.cmdlet {
+        Cmdlet::GetImConfiguration { identity } => {
+            let objects: Vec<Vec<(&str, String)>> = config
+                .im_configurations
+                .values()
+                .filter(|c| {
+                    identity
+                        .as_ref()
+                        .is_none_or(|i| i.key() == c.identity.key())
+                })
+                .map(|c| {
+                    vec![
+                        ("Identity", c.identity.to_string()),
+                        (
+                            "EnableOfflineIm",
+                            bool_text(c.enable_offline_im).to_string(),
+                        ),
+                    ]
+                })
+                .collect();
+            if let (Some(i), true) = (identity, objects.is_empty()) {
+                return Err(not_found(i, "IM configuration"));
+            }
+            Ok(list_view(&objects))
+        }
+        Cmdlet::GetClientPolicy { identity } => {
+            let objects: Vec<Vec<(&str, String)>> = config
+                .client_policies
+                .values()
+                .filter(|c| {
+                    identity
+                        .as_ref()
+                        .is_none_or(|i| i.key() == c.identity.key())
+                })
+                .map(|c| {
+                    vec![
+                        ("Identity", c.identity.to_string()),
+                        (
+                            "EnableIMAutoArchiving",
+                            c.enable_im_auto_archiving
+                                .map(|b| bool_text(b).to_string())
+                                .unwrap_or_default(),
+                        ),
+                    ]
+                })
+                .collect();
+            if let (Some(i), true) = (identity, objects.is_empty()) {
+                return Err(not_found(i, "client policy"));
+            }
+            Ok(list_view(&objects))
+        }
+        Cmdlet::SetImConfiguration {
+            identity,
+            enable_offline_im,
+        } => {
+            check_site(identity)?;
+            let Some(c) = config.im_configurations.get_mut(&identity.key()) else {
+                return Err(not_found(
+                    identity,
+                    "IM configuration (create it with New-CsImConfiguration)",
+                ));
+            };
+            if let Some(v) = enable_offline_im {
+                c.enable_offline_im = *v;
+            }
+            Ok(Vec::new())
+        }
+        Cmdlet::NewImConfiguration {
+            identity,
+            enable_offline_im,
+        } => {
+            check_site(identity)?;
+            if config.im_configurations.contains_key(&identity.key()) {
+                return Err(err(
+                    at,
+                    format!("`{identity}`, which already exists"),
+                    "a scope with no IM configuration yet (use Set-CsImConfiguration to change one)",
+                ));
+            }
+            config.im_configurations.insert(
+                identity.key(),
+                ImConfiguration {
+                    identity: identity.clone(),
+                    enable_offline_im: enable_offline_im.unwrap_or(true),
+                },
+            );
+            Ok(Vec::new())
+        }
+        Cmdlet::RemoveImConfiguration { identity } => {
+            if *identity == Scope::Global {
+                // Mirrors the documented behaviour of Remove-CsClientPolicy
+                // on the global policy: reset, not removed (DEC-019).
+                config
+                    .im_configurations
+                    .insert(identity.key(), ImConfiguration::default_global());
+                return Ok(Vec::new());
+            }
+            if config.im_configurations.remove(&identity.key()).is_none() {
+                return Err(not_found(identity, "IM configuration"));
+            }
+            Ok(Vec::new())
+        }
+        Cmdlet::SetClientPolicy {
+            identity,
+            enable_im_auto_archiving,
+        } => {
+            check_site(identity)?;
+            let Some(p) = config.client_policies.get_mut(&identity.key()) else {
+                return Err(not_found(
+                    identity,
+                    "client policy (create it with New-CsClientPolicy)",
+                ));
+            };
+            if let Some(v) = enable_im_auto_archiving {
+                p.enable_im_auto_archiving = Some(*v);
+            }
+            Ok(Vec::new())
+        }
+        Cmdlet::NewClientPolicy {
+            identity,
+            enable_im_auto_archiving,
+        } => {
+            if *identity == Scope::Global {
+                return Err(err(
+                    at,
+                    "`Global`, which always exists",
+                    "a site or per-user identity (use Set-CsClientPolicy -Identity Global to change the global policy)",
+                ));
+            }
+            check_site(identity)?;
+            if config.client_policies.contains_key(&identity.key()) {
+                return Err(err(
+                    at,
+                    format!("`{identity}`, which already exists"),
+                    "a new identity (use Set-CsClientPolicy to change an existing policy)",
+                ));
+            }
+            config.client_policies.insert(
+                identity.key(),
+                ClientPolicy {
+                    identity: identity.clone(),
+                    enable_im_auto_archiving: *enable_im_auto_archiving,
+                },
+            );
+            Ok(Vec::new())
+        }
+        Cmdlet::GrantClientPolicy { user, policy_name } => {
+            let Some(uid) = deployment.find_user(user) else {
+                return Err(err(
+                    at,
+                    format!("the unknown user `{user}`"),
+                    format!(
+                        "a user of `{}`: {}",
+                        org.name,
+                        org_user_names(deployment, org_id)
+                    ),
+                ));
+            };
+            if deployment.user(uid).org != org_id {
+                return Err(err(
+                    at,
+                    format!("`{user}`, who belongs to `{}`", deployment.org_of(uid).name),
+                    format!(
+                        "a user of `{}`: {}",
+                        org.name,
+                        org_user_names(deployment, org_id)
+                    ),
+                ));
+            }
+            match policy_name {
+                None => {
+                    config.grants.remove(&uid);
+                }
+                Some(name) => {
+                    let key = Scope::Tag(name.clone()).key();
+                    if !config.client_policies.contains_key(&key) {
+                        return Err(err(
+                            parsed.policy_column,
+                            format!("the unknown policy `{name}`"),
+                            format!(
+                                "an existing per-user policy: {} (create it with New-CsClientPolicy -Identity {name})",
+                                crate::domain::join_names(
+                                    config.client_policies.values().filter_map(|p| {
+                                        match &p.identity {
+                                            Scope::Tag(t) => Some(t.as_str()),
+                                            _ => None,
+                                        }
+                                    })
+                                )
+                            ),
+                        ));
+                    }
+                    config.grants.insert(uid, key);
+                }
+            }
+            Ok(Vec::new())
+        }
+        Cmdlet::RemoveClientPolicy { identity, force } => {
+            if *identity == Scope::Global {
+                // "the global policy will not be removed ... all the
+                // properties in the global policy will be reset".
+                config
+                    .client_policies
+                    .insert(identity.key(), ClientPolicy::unset(Scope::Global));
+                return Ok(Vec::new());
+            }
+            let key = identity.key();
+            if !config.client_policies.contains_key(&key) {
+                return Err(not_found(identity, "client policy"));
+            }
+            let assigned: Vec<UserId> = config
+                .grants
+                .iter()
+                .filter(|(_, k)| **k == key)
+                .map(|(u, _)| *u)
+                .collect();
+            if !assigned.is_empty() && !force {
+                return Err(err(
+                    at,
+                    format!("`{identity}`, assigned to {} user(s)", assigned.len()),
+                    "`-Force` to remove a policy that is assigned (the shell would ask for confirmation)",
+                ));
+            }
+            config.client_policies.remove(&key);
+            for u in assigned {
+                config.grants.remove(&u);
+            }
+            Ok(Vec::new())
+        }
+    }
+}
+
+fn org_user_names(deployment: &Deployment, org: OrgId) -> String {
+    crate::domain::join_names(
+        deployment
+            .users
+            .iter()
+            .filter(|u| u.org == org)
+            .map(|u| u.name.as_str()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_seed_commands_exactly_as_printed() {
+        for line in [
+            "Set-CsImConfiguration -EnableOfflineIM $True",
+            "Get-CsImConfiguration",
+            "Set-CsClientPolicy -Identity Global -EnableIMAutoArchiving $False",
+            "New-CsClientPolicy -Identity OfflineIM",
+            "Set-CsClientPolicy -Identity OfflineIM -EnableIMAutoArchiving $False",
+            "Grant-CsClientPolicy -Identity \"Tony Smith\" -PolicyName OfflineIM",
+        ] {
+            parse(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        }
+    }
+
+    #[test]
+    fn the_malformed_seed_line_is_rejected_with_a_repair() {
+        let e = parse("Grant -CsClientPolicy -Identity \"Tony Smith\" - PolicyName OfflineIM")
+            .unwrap_err();
+        assert_eq!(e.column, 1);
+        assert_eq!(
+            e.suggestion.as_deref(),
+            Some("Grant-CsClientPolicy -Identity \"Tony Smith\" -PolicyName OfflineIM")
+        );
+        let e = parse("Grant-CsClientPolicy -Identity \"Tony Smith\" - PolicyName OfflineIM")
+            .unwrap_err();
+        assert_eq!(e.column, 45);
+        assert!(e.expected.contains("-PolicyName"));
+    }
+
+    #[test]
+    fn misspelt_boolean_names_the_value_and_suggests() {
+        let e = parse("Set-CsImConfiguration -EnableOfflineIM $Ture").unwrap_err();
+        assert_eq!(e.column, 40);
+        assert!(e.found.contains("$Ture"));
+        assert!(e.expected.contains("did you mean `$True`"));
+    }
+
+    #[test]
+    fn positional_identity_and_colon_syntax() {
+        let p = parse("set-csclientpolicy site:Redmond -enableimautoarchiving:$false").unwrap();
+        assert_eq!(
+            p.cmdlet,
+            Cmdlet::SetClientPolicy {
+                identity: Scope::Site("Redmond".into()),
+                enable_im_auto_archiving: Some(false)
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_parameter_lists_the_accepted_ones() {
+        let e = parse("Set-CsClientPolicy -Identity Global -DisableSavingIM $True").unwrap_err();
+        assert!(e.found.contains("-DisableSavingIM"));
+        assert!(e.expected.contains("-EnableIMAutoArchiving"));
+    }
+}

@@ -1,0 +1,245 @@
+//! The route decision for one IM: live, offline through the sender's
+//! History Spooler, a missed message filed by the recipient's own client, or
+//! unavailable with a reason.
+//!
+//! This module owns two rules, each written exactly once:
+//! - `gate`: whether a given client may write offline messages through EWS
+//!   (install, build, on-premises build, own mailbox, EWS published, client
+//!   policy, server switch). It is applied to whichever client writes: the
+//!   sender's for the offline route, the recipient's for the missed-message
+//!   route (DEC-001, DEC-015).
+//! - `decide`: the route, from presence, sign-in and federation.
+//!
+//! Invariants it keeps:
+//! - `decide` is a pure function of a `Copy` fact struct; it allocates
+//!   nothing and reads nothing else, so it can be benchmarked and called from
+//!   every driver.
+//! - Every non-delivering outcome carries a `Unavailable` reason, and every
+//!   reason names the requirement or decision it comes from (`source`).
+//!
+//! What it deliberately does not do: it does not touch the spooler or the
+//! mailbox; `world` applies the decision.
+
+use crate::domain::{Build, Install, MailboxLocation, Presence};
+use crate::policy::SwitchVerdict;
+use serde::Serialize;
+
+/// Why an IM could not be sent, or why a client may not write offline
+/// messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unavailable {
+    /// The sender and the recipient are the same user.
+    SelfAddressed,
+    /// The sender is not signed in, so there is no client to send from.
+    SenderSignedOut,
+    /// The two organisations are different and not federated (DEC-002).
+    NotFederated,
+    /// The client was installed from an MSI package (OIM-004).
+    MsiInstall,
+    /// A C2R build below 16.0.6701.1000 (OIM-002, OIM-004).
+    BuildTooOld,
+    /// An on-premises mailbox with a build below 16.0.6920.1000 (OIM-003).
+    OnPremisesBuildTooOld,
+    /// The writing user has no mailbox to send through (DEC-017).
+    NoOwnMailbox,
+    /// The organisation publishes no EWS to its clients (OIM-005).
+    EwsNotPublished,
+    /// `EnableIMAutoArchiving` is `$False` for the writer (OIM-007).
+    AutoArchivingDisabled,
+    /// `EnableOfflineIM` is `$False` for the writer (OIM-006).
+    OfflineImDisabled,
+    /// The server predates CU3 (DEC-016).
+    ServerTooOld,
+    /// The writer's History Spooler is at capacity (DEC-018).
+    SpoolerFull,
+}
+
+impl Unavailable {
+    /// The requirement or decision behind the reason.
+    pub fn source(self) -> &'static str {
+        match self {
+            Unavailable::SelfAddressed => "DEC-002",
+            Unavailable::SenderSignedOut => "DEC-001",
+            Unavailable::NotFederated => "DEC-002",
+            Unavailable::MsiInstall => "OIM-004",
+            Unavailable::BuildTooOld => "OIM-002",
+            Unavailable::OnPremisesBuildTooOld => "OIM-003",
+            Unavailable::NoOwnMailbox => "DEC-017",
+            Unavailable::EwsNotPublished => "OIM-005",
+            Unavailable::AutoArchivingDisabled => "OIM-007",
+            Unavailable::OfflineImDisabled => "OIM-006",
+            Unavailable::ServerTooOld => "DEC-016",
+            Unavailable::SpoolerFull => "DEC-018",
+        }
+    }
+
+    /// The kebab-case name used in output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unavailable::SelfAddressed => "self-addressed",
+            Unavailable::SenderSignedOut => "sender-signed-out",
+            Unavailable::NotFederated => "not-federated",
+            Unavailable::MsiInstall => "msi-install",
+            Unavailable::BuildTooOld => "build-too-old",
+            Unavailable::OnPremisesBuildTooOld => "on-premises-build-too-old",
+            Unavailable::NoOwnMailbox => "no-own-mailbox",
+            Unavailable::EwsNotPublished => "ews-not-published",
+            Unavailable::AutoArchivingDisabled => "auto-archiving-disabled",
+            Unavailable::OfflineImDisabled => "offline-im-disabled",
+            Unavailable::ServerTooOld => "server-too-old",
+            Unavailable::SpoolerFull => "spooler-full",
+        }
+    }
+}
+
+/// The route an IM takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "route", content = "reason")]
+pub enum Route {
+    /// Delivered to the recipient's running client as an ordinary IM.
+    Live,
+    /// Accepted into the sender's History Spooler for EWS delivery.
+    Offline,
+    /// Delivered to a Do Not Disturb or Presenting recipient's client, which
+    /// files a missed message into its own mailbox (OIM-017).
+    MissedMessage,
+    /// Not sent.
+    Unavailable(Unavailable),
+}
+
+impl Route {
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::Live => "live",
+            Route::Offline => "offline",
+            Route::MissedMessage => "missed-message",
+            Route::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// Whether this route puts an entry into a History Spooler.
+    pub fn spools(self) -> bool {
+        matches!(self, Route::Offline | Route::MissedMessage)
+    }
+}
+
+/// Everything the gate reads about one writing client. All fields are
+/// plain values so the gate is a pure function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WriterFacts {
+    pub install: Install,
+    pub build: Build,
+    pub mailbox: MailboxLocation,
+    pub ews_published: bool,
+    /// The client's provisioned `EnableIMAutoArchiving` (DEC-009).
+    pub auto_archiving: bool,
+    /// The client's provisioned server switch (DEC-009).
+    pub switch: SwitchVerdict,
+    pub spool_full: bool,
+}
+
+/// Whether a client may write offline messages, checked in the order the
+/// sources introduce the conditions, so the first failing one is reported.
+pub fn gate(w: &WriterFacts) -> Result<(), Unavailable> {
+    if w.install == Install::Msi {
+        return Err(Unavailable::MsiInstall);
+    }
+    if w.build < Build::OFFLINE_IM_MIN {
+        return Err(Unavailable::BuildTooOld);
+    }
+    if w.mailbox == MailboxLocation::OnPremises && w.build < Build::ON_PREMISES_MIN {
+        return Err(Unavailable::OnPremisesBuildTooOld);
+    }
+    if w.mailbox == MailboxLocation::None {
+        return Err(Unavailable::NoOwnMailbox);
+    }
+    if !w.ews_published {
+        return Err(Unavailable::EwsNotPublished);
+    }
+    match w.switch {
+        SwitchVerdict::On => {}
+        SwitchVerdict::Off => return Err(Unavailable::OfflineImDisabled),
+        SwitchVerdict::ServerTooOld => return Err(Unavailable::ServerTooOld),
+    }
+    if !w.auto_archiving {
+        return Err(Unavailable::AutoArchivingDisabled);
+    }
+    if w.spool_full {
+        return Err(Unavailable::SpoolerFull);
+    }
+    Ok(())
+}
+
+/// What the recipient's side looks like to the sender's client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecipientState {
+    /// Signed out, or the client is not running.
+    SignedOut,
+    SignedIn(Presence),
+}
+
+/// The facts one route decision reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Facts {
+    pub self_addressed: bool,
+    pub sender_signed_in: bool,
+    pub same_org: bool,
+    pub federated: bool,
+    pub recipient: RecipientState,
+    /// The sender's client as a writer (for the offline route).
+    pub sender: WriterFacts,
+    /// The recipient's client as a writer (for the missed-message route).
+    pub recipient_writer: WriterFacts,
+}
+
+/// The decision and, when the preferred route was not taken, why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Decision {
+    pub route: Route,
+    /// For `Live` after a failed missed-message gate: why the recipient's
+    /// client could not file the missed message (DEC-015).
+    pub fallback: Option<Unavailable>,
+}
+
+/// Decides the route of one IM (DEC-001, DEC-002, OIM-017).
+#[inline]
+pub fn decide(f: &Facts) -> Decision {
+    let plain = |route| Decision {
+        route,
+        fallback: None,
+    };
+    if f.self_addressed {
+        return plain(Route::Unavailable(Unavailable::SelfAddressed));
+    }
+    if !f.sender_signed_in {
+        return plain(Route::Unavailable(Unavailable::SenderSignedOut));
+    }
+    if !f.same_org && !f.federated {
+        return plain(Route::Unavailable(Unavailable::NotFederated));
+    }
+    match f.recipient {
+        RecipientState::SignedIn(
+            Presence::Available
+            | Presence::Busy
+            | Presence::Away
+            | Presence::BeRightBack
+            | Presence::OffWork,
+        ) => plain(Route::Live),
+        RecipientState::SignedIn(Presence::DoNotDisturb | Presence::Presenting) => {
+            match gate(&f.recipient_writer) {
+                Ok(()) => plain(Route::MissedMessage),
+                Err(why) => Decision {
+                    route: Route::Live,
+                    fallback: Some(why),
+                },
+            }
+        }
+        RecipientState::SignedIn(Presence::AppearOffline) | RecipientState::SignedOut => {
+            match gate(&f.sender) {
+                Ok(()) => plain(Route::Offline),
+                Err(why) => plain(Route::Unavailable(why)),
+            }
+        }
+    }
+}

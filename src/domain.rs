@@ -1,0 +1,609 @@
+//! The vocabulary of offline IM: organisations, users, clients, mailboxes,
+//! presence, client builds, dates, message classes and folders.
+//!
+//! This module owns the *static* deployment (what an administrator installs
+//! and never changes during a run) and the small value types every other
+//! module speaks in. It holds no rules about routing or delivery; those live
+//! in `dispatch`, `spooler` and `mailbox`.
+//!
+//! Invariants it keeps:
+//! - Identifiers are dense indices (`UserId(0..n)`, `OrgId(0..m)`) into the
+//!   deployment's vectors, so every lookup is a bounds-checked index and no
+//!   collection is ever iterated in hash order.
+//! - A `Deployment` is validated once when it is built (`Deployment::new`):
+//!   user and organisation names are unique (case-insensitively, as the
+//!   Management Shell compares them), every user's organisation and site
+//!   exist, and federation is symmetric.
+//!
+//! What it deliberately does not do: it never reads files, never parses
+//! TOML (that is `scenario`), and never changes after construction.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Index of a user in `Deployment::users`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct UserId(pub u16);
+
+/// Index of an organisation in `Deployment::orgs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct OrgId(pub u8);
+
+/// A message's stable identity, assigned when the sender's client accepts
+/// it. The same id travels in every EWS attempt, which is what lets the
+/// mailbox deduplicate a resend after a crash (DEC-005).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct MessageId(pub u32);
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "m{}", self.0)
+    }
+}
+
+/// The two product profiles the sources describe (DEC-014).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// Skype for Business Server, on premises, with the Management Shell
+    /// `*-CsImConfiguration` cmdlets (OIM-006).
+    Server,
+    /// Skype for Business Online (seed 004): client policy only, and no
+    /// archive copy in the sender's mailbox (OIM-015).
+    Online,
+}
+
+/// Skype for Business Server versions, ordered by release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ServerVersion {
+    /// Server 2015 before Cumulative Update 3: the `*-CsImConfiguration`
+    /// cmdlets do not exist yet (DEC-016).
+    #[serde(rename = "2015")]
+    Server2015,
+    /// Server 2015 with CU3, where `EnableOfflineIM` is `$True` by default.
+    #[serde(rename = "2015-cu3")]
+    Server2015Cu3,
+    /// Server 2019, to which the cmdlet reference also applies.
+    #[serde(rename = "2019")]
+    Server2019,
+}
+
+impl ServerVersion {
+    /// Whether this version has the ImConfiguration cmdlets and the
+    /// `EnableOfflineIM` switch (OIM-006, DEC-016).
+    pub fn has_im_configuration(self) -> bool {
+        self >= ServerVersion::Server2015Cu3
+    }
+}
+
+/// Where a user's Exchange mailbox lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MailboxLocation {
+    /// Exchange Online.
+    Online,
+    /// Exchange on premises (OIM-003, OIM-014).
+    OnPremises,
+    /// No Exchange mailbox at all (DEC-007).
+    None,
+}
+
+/// How the Skype for Business client was installed (OIM-004).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Install {
+    /// Click-to-Run.
+    C2r,
+    /// A Windows Installer (`*.msi`) package.
+    Msi,
+}
+
+/// A four-part Office build number such as `16.0.6701.1000`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Build(pub [u32; 4]);
+
+impl Build {
+    /// The first build with offline IM (OIM-002).
+    pub const OFFLINE_IM_MIN: Build = Build([16, 0, 6701, 1000]);
+    /// The build required when the user's mailbox is on premises (OIM-003).
+    pub const ON_PREMISES_MIN: Build = Build([16, 0, 6920, 1000]);
+
+    /// Parses `a.b.c.d`; returns a description of what was expected on error.
+    pub fn parse(text: &str) -> Result<Build, String> {
+        let mut parts = [0u32; 4];
+        let mut count = 0usize;
+        for piece in text.split('.') {
+            if count == 4 {
+                return Err(format!(
+                    "a build of four numbers such as 16.0.6701.1000, found `{text}` (more than four parts)"
+                ));
+            }
+            parts[count] = piece.parse::<u32>().map_err(|_| {
+                format!("a build of four numbers such as 16.0.6701.1000, found `{text}`")
+            })?;
+            count += 1;
+        }
+        if count != 4 {
+            return Err(format!(
+                "a build of four numbers such as 16.0.6701.1000, found `{text}`"
+            ));
+        }
+        Ok(Build(parts))
+    }
+}
+
+impl fmt::Display for Build {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d] = self.0;
+        write!(f, "{a}.{b}.{c}.{d}")
+    }
+}
+
+impl Serialize for Build {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A calendar date; only ordering matters to the rules (OIM-014).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date {
+    pub year: u16,
+    pub month: u8,
+    pub day: u8,
+}
+
+impl Date {
+    /// The date by which the Drafts-folder issue was fixed in all C2R
+    /// channels (OIM-014: "fixed in all C2R channels as of 6/14/2016").
+    pub const DRAFTS_FIX: Date = Date {
+        year: 2016,
+        month: 6,
+        day: 14,
+    };
+
+    /// Parses an ISO date `YYYY-MM-DD`.
+    pub fn parse(text: &str) -> Result<Date, String> {
+        let expected = || format!("a date YYYY-MM-DD such as 2016-06-14, found `{text}`");
+        let mut it = text.split('-');
+        let (Some(y), Some(m), Some(d), None) = (it.next(), it.next(), it.next(), it.next()) else {
+            return Err(expected());
+        };
+        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+            return Err(expected());
+        }
+        let year: u16 = y.parse().map_err(|_| expected())?;
+        let month: u8 = m.parse().map_err(|_| expected())?;
+        let day: u8 = d.parse().map_err(|_| expected())?;
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+            return Err(expected());
+        }
+        Ok(Date { year, month, day })
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+impl Serialize for Date {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A user's installed Skype for Business client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Client {
+    pub install: Install,
+    pub build: Build,
+    /// When this build was released; decides the Drafts-folder fault
+    /// (OIM-014, DEC-013). Builds and dates are independent inputs: the
+    /// sources give a build threshold and a date, never a mapping.
+    pub released: Date,
+}
+
+/// The published presence states a signed-in user can set (DEC-001).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Presence {
+    Available,
+    Busy,
+    Away,
+    BeRightBack,
+    OffWork,
+    AppearOffline,
+    DoNotDisturb,
+    Presenting,
+}
+
+impl Presence {
+    /// Every presence state, in declaration order.
+    pub const ALL: [Presence; 8] = [
+        Presence::Available,
+        Presence::Busy,
+        Presence::Away,
+        Presence::BeRightBack,
+        Presence::OffWork,
+        Presence::AppearOffline,
+        Presence::DoNotDisturb,
+        Presence::Presenting,
+    ];
+
+    /// The name used in scenario files and output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Presence::Available => "available",
+            Presence::Busy => "busy",
+            Presence::Away => "away",
+            Presence::BeRightBack => "be-right-back",
+            Presence::OffWork => "off-work",
+            Presence::AppearOffline => "appear-offline",
+            Presence::DoNotDisturb => "do-not-disturb",
+            Presence::Presenting => "presenting",
+        }
+    }
+
+    /// Parses a scenario name, case-insensitively.
+    pub fn parse(text: &str) -> Option<Presence> {
+        Presence::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(text))
+    }
+}
+
+/// Exchange message classes used by offline IM (OIM-009, OIM-010, DEC-012).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum MessageClass {
+    /// `IM.Note.MissedConversation`: same organisation.
+    #[serde(rename = "IM.Note.MissedConversation")]
+    MissedConversation,
+    /// `IPM.Note`: a plain email, for a federated organisation.
+    #[serde(rename = "IPM.Note")]
+    Note,
+}
+
+impl MessageClass {
+    /// The exact `ItemClass` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageClass::MissedConversation => "IM.Note.MissedConversation",
+            MessageClass::Note => "IPM.Note",
+        }
+    }
+}
+
+/// Mailbox folders the model tracks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Folder {
+    Inbox,
+    Drafts,
+    SentItems,
+    ConversationHistory,
+    MissedConversations,
+}
+
+impl Folder {
+    /// Every folder, in the fixed order used for output.
+    pub const ALL: [Folder; 5] = [
+        Folder::Inbox,
+        Folder::Drafts,
+        Folder::SentItems,
+        Folder::ConversationHistory,
+        Folder::MissedConversations,
+    ];
+
+    /// The bit of this folder in a `FolderSet`.
+    pub const fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
+    /// The folder's name as Outlook shows it.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Folder::Inbox => "Inbox",
+            Folder::Drafts => "Drafts",
+            Folder::SentItems => "Sent Items",
+            Folder::ConversationHistory => "Conversation History",
+            Folder::MissedConversations => "Missed Conversations",
+        }
+    }
+}
+
+/// The folders one item is listed in. An IM.Note.MissedConversation item is
+/// one item shown in two folders (OIM-009), so membership is a set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FolderSet(pub u8);
+
+impl FolderSet {
+    pub const fn of(folders: &[Folder]) -> FolderSet {
+        let mut bits = 0u8;
+        let mut i = 0;
+        while i < folders.len() {
+            bits |= folders[i].bit();
+            i += 1;
+        }
+        FolderSet(bits)
+    }
+
+    pub fn contains(self, folder: Folder) -> bool {
+        self.0 & folder.bit() != 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Folder> {
+        Folder::ALL.into_iter().filter(move |f| self.contains(*f))
+    }
+}
+
+impl Serialize for FolderSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+/// One organisation (tenant or on-premises deployment).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Org {
+    pub name: String,
+    pub profile: Profile,
+    /// `Some` for the Server profile only.
+    pub server_version: Option<ServerVersion>,
+    /// Site names, for `Site:` scopes (Server profile).
+    pub sites: Vec<String>,
+    /// Whether the organisation publishes EWS to its clients at all
+    /// (OIM-005, DEC-017). Outages are dynamic and live in the world.
+    pub ews_published: bool,
+}
+
+/// One user and their single client.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct User {
+    /// Active Directory display name, e.g. "Tony Smith".
+    pub name: String,
+    /// SIP address, e.g. "sip:tony@contoso.com".
+    pub sip: String,
+    pub org: OrgId,
+    /// Index into the organisation's `sites`.
+    pub site: Option<u8>,
+    pub mailbox: MailboxLocation,
+    pub client: Client,
+}
+
+/// Tunables of the model that the sources leave open (see SPEC.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Options {
+    /// The delay from acceptance to pickup (OIM-011), and between retries
+    /// (DEC-003).
+    pub pickup_delay_ms: u64,
+    /// How many EWS attempts a spool entry gets before it is kept as failed
+    /// (DEC-003). Bounded, as every loop must be.
+    pub attempts_max: u8,
+    /// Whether the mailbox deduplicates by message id (DEC-004). Turning it
+    /// off exposes the duplicate after a crash.
+    pub dedup: bool,
+    /// How long an EWS call takes each way: Exchange processes a request
+    /// this long after it is sent, and the client reads the response this
+    /// long after that. Zero in the model checker; scenarios set it to place
+    /// a crash during the call (DEC-005).
+    pub ews_latency_ms: u64,
+    /// The most entries one History Spooler holds; sends beyond it are
+    /// refused with a reason rather than silently dropped (DEC-018).
+    pub spool_capacity: u16,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            pickup_delay_ms: 120_000,
+            attempts_max: 3,
+            dedup: true,
+            ews_latency_ms: 0,
+            spool_capacity: 64,
+        }
+    }
+}
+
+/// Errors found while assembling a deployment; the scenario loader turns
+/// them into file, line and column diagnostics.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DeploymentError {
+    #[error("duplicate organisation name `{0}`; each organisation needs a unique name")]
+    DuplicateOrg(String),
+    #[error("duplicate user `{0}`; display names and SIP addresses must be unique")]
+    DuplicateUser(String),
+    #[error("unknown organisation `{found}`; expected one of: {expected}")]
+    UnknownOrg { found: String, expected: String },
+    #[error("unknown site `{found}` in organisation `{org}`; expected one of: {expected}")]
+    UnknownSite {
+        found: String,
+        org: String,
+        expected: String,
+    },
+    #[error("organisation `{0}` cannot be federated with itself")]
+    SelfFederation(String),
+    #[error("too many {what}: found {found}, the model allows at most {max}")]
+    TooMany {
+        what: &'static str,
+        found: usize,
+        max: usize,
+    },
+}
+
+/// The static deployment: organisations, federation and users.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Deployment {
+    pub orgs: Vec<Org>,
+    /// Unordered pairs `(a, b)` with `a < b`, sorted.
+    pub federation: Vec<(OrgId, OrgId)>,
+    pub users: Vec<User>,
+    pub options: Options,
+}
+
+/// The largest deployment the model's dense ids allow.
+pub const ORGS_MAX: usize = u8::MAX as usize;
+pub const USERS_MAX: usize = u16::MAX as usize;
+
+impl Deployment {
+    /// Builds and validates a deployment.
+    pub fn new(
+        orgs: Vec<Org>,
+        federation: Vec<(OrgId, OrgId)>,
+        users: Vec<User>,
+        options: Options,
+    ) -> Result<Deployment, DeploymentError> {
+        if orgs.len() > ORGS_MAX {
+            return Err(DeploymentError::TooMany {
+                what: "organisations",
+                found: orgs.len(),
+                max: ORGS_MAX,
+            });
+        }
+        if users.len() > USERS_MAX {
+            return Err(DeploymentError::TooMany {
+                what: "users",
+                found: users.len(),
+                max: USERS_MAX,
+            });
+        }
+        for (i, org) in orgs.iter().enumerate() {
+            if orgs[..i]
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(&org.name))
+            {
+                return Err(DeploymentError::DuplicateOrg(org.name.clone()));
+            }
+        }
+        for (i, user) in users.iter().enumerate() {
+            if users[..i].iter().any(|u| {
+                u.name.eq_ignore_ascii_case(&user.name) || u.sip.eq_ignore_ascii_case(&user.sip)
+            }) {
+                return Err(DeploymentError::DuplicateUser(user.name.clone()));
+            }
+        }
+        let mut pairs: Vec<(OrgId, OrgId)> = Vec::with_capacity(federation.len());
+        for (a, b) in federation {
+            if a == b {
+                return Err(DeploymentError::SelfFederation(
+                    orgs[a.0 as usize].name.clone(),
+                ));
+            }
+            pairs.push((a.min(b), a.max(b)));
+        }
+        pairs.sort();
+        pairs.dedup();
+        Ok(Deployment {
+            orgs,
+            federation: pairs,
+            users,
+            options,
+        })
+    }
+
+    pub fn user(&self, id: UserId) -> &User {
+        &self.users[id.0 as usize]
+    }
+
+    pub fn org(&self, id: OrgId) -> &Org {
+        &self.orgs[id.0 as usize]
+    }
+
+    pub fn org_of(&self, user: UserId) -> &Org {
+        self.org(self.user(user).org)
+    }
+
+    /// Every user id, in index order.
+    pub fn user_ids(&self) -> impl Iterator<Item = UserId> + '_ {
+        (0..self.users.len()).map(|i| UserId(i as u16))
+    }
+
+    /// Every organisation id, in index order.
+    pub fn org_ids(&self) -> impl Iterator<Item = OrgId> + '_ {
+        (0..self.orgs.len()).map(|i| OrgId(i as u8))
+    }
+
+    pub fn federated(&self, a: OrgId, b: OrgId) -> bool {
+        self.federation.contains(&(a.min(b), a.max(b)))
+    }
+
+    /// Finds a user by display name or SIP address (with or without the
+    /// `sip:` prefix), case-insensitively, as `Grant-CsClientPolicy
+    /// -Identity` accepts them.
+    pub fn find_user(&self, identity: &str) -> Option<UserId> {
+        let bare = |s: &str| {
+            s.strip_prefix("sip:")
+                .or_else(|| s.strip_prefix("SIP:"))
+                .unwrap_or(s)
+                .to_string()
+        };
+        let wanted = bare(identity);
+        self.users
+            .iter()
+            .position(|u| {
+                u.name.eq_ignore_ascii_case(identity) || bare(&u.sip).eq_ignore_ascii_case(&wanted)
+            })
+            .map(|i| UserId(i as u16))
+    }
+
+    pub fn find_org(&self, name: &str) -> Option<OrgId> {
+        self.orgs
+            .iter()
+            .position(|o| o.name.eq_ignore_ascii_case(name))
+            .map(|i| OrgId(i as u8))
+    }
+
+    /// Comma-separated user names, for "expected one of" messages.
+    pub fn user_names(&self) -> String {
+        join_names(self.users.iter().map(|u| u.name.as_str()))
+    }
+
+    /// Comma-separated organisation names, for "expected one of" messages.
+    pub fn org_names(&self) -> String {
+        join_names(self.orgs.iter().map(|o| o.name.as_str()))
+    }
+}
+
+/// Joins names as `a`, `b`, `c` for diagnostics.
+pub fn join_names<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let quoted: Vec<String> = names.map(|n| format!("`{n}`")).collect();
+    if quoted.is_empty() {
+        "(none)".to_string()
+    } else {
+        quoted.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_parse_orders_numerically_and_rejects_garbage() {
+        let a = Build::parse("16.0.6701.1000").unwrap();
+        let b = Build::parse("16.0.10000.1").unwrap();
+        assert!(b > a, "numeric, not lexical, order");
+        assert!(Build::parse("16.0.6701").is_err());
+        assert!(Build::parse("16.0.6701.1000.1").is_err());
+        assert!(Build::parse("16.x.6701.1000").is_err());
+        assert_eq!(a.to_string(), "16.0.6701.1000");
+    }
+
+    #[test]
+    fn date_parse_and_order() {
+        let fix = Date::parse("2016-06-14").unwrap();
+        assert_eq!(fix, Date::DRAFTS_FIX);
+        assert!(Date::parse("2016-06-13").unwrap() < fix);
+        assert!(Date::parse("2016-6-14").is_err());
+        assert!(Date::parse("2016-13-01").is_err());
+    }
+
+    #[test]
+    fn folder_set_membership() {
+        let s = FolderSet::of(&[Folder::MissedConversations, Folder::ConversationHistory]);
+        assert!(s.contains(Folder::MissedConversations));
+        assert!(!s.contains(Folder::Inbox));
+        assert_eq!(s.iter().count(), 2);
+    }
+}

@@ -1,0 +1,467 @@
+//! The safety invariants (`INV-…`) of SPEC.md, each written once as a
+//! predicate over a deployment and a state, and the table that every driver
+//! iterates: the scenario runner, proptest, the model checker, the simulator
+//! and the conformance runner.
+//!
+//! The predicates are stated declaratively from the requirements, not by
+//! calling the rule that produced the state: an invariant that re-ran the
+//! rule would agree with any bug in it.
+//!
+//! What it deliberately does not do: progress (`LIVE-…`) needs more than
+//! one state; it is checked by draining a world (`World::drain`) and then
+//! asserting `settled`, below.
+
+use crate::dispatch::Route;
+use crate::domain::{
+    Build, Date, Deployment, Folder, FolderSet, Install, MailboxLocation, MessageClass, Profile,
+};
+use crate::mailbox::ItemKind;
+use crate::policy::SwitchVerdict;
+use crate::spooler::SpoolStatus;
+use crate::world::State;
+
+/// One named invariant.
+pub struct Invariant {
+    /// The SPEC.md id, e.g. `INV-001`.
+    pub id: &'static str,
+    pub name: &'static str,
+    pub check: fn(&Deployment, &State) -> Result<(), String>,
+}
+
+/// Every safety invariant, in SPEC.md order.
+pub const INVARIANTS: &[Invariant] = &[
+    Invariant {
+        id: "INV-001",
+        name: "no loss",
+        check: no_loss,
+    },
+    Invariant {
+        id: "INV-002",
+        name: "no duplicate",
+        check: no_duplicate,
+    },
+    Invariant {
+        id: "INV-003",
+        name: "classification by organisation",
+        check: classification,
+    },
+    Invariant {
+        id: "INV-004",
+        name: "gating",
+        check: gating,
+    },
+    Invariant {
+        id: "INV-005",
+        name: "no pickup before two minutes",
+        check: timer,
+    },
+    Invariant {
+        id: "INV-006",
+        name: "no Drafts items from fixed clients",
+        check: drafts,
+    },
+    Invariant {
+        id: "INV-007",
+        name: "sign-in notification exactly once",
+        check: notification,
+    },
+    Invariant {
+        id: "INV-008",
+        name: "per-pair order",
+        check: ordering,
+    },
+    Invariant {
+        id: "INV-009",
+        name: "archive copies and Sent Items",
+        check: archive,
+    },
+    Invariant {
+        id: "INV-010",
+        name: "bounded spooler",
+        check: bounded,
+    },
+    Invariant {
+        id: "INV-011",
+        name: "unspooled routes leave nothing",
+        check: unspooled,
+    },
+];
+
+/// Every violated invariant, as `(id, explanation)`.
+pub fn violations(d: &Deployment, s: &State) -> Vec<(&'static str, String)> {
+    INVARIANTS
+        .iter()
+        .filter_map(|inv| (inv.check)(d, s).err().map(|why| (inv.id, why)))
+        .collect()
+}
+
+fn ensure(ok: bool, why: impl FnOnce() -> String) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(why()) }
+}
+
+/// INV-001: every spooled message is delivered or still in the writer's
+/// History Spooler.
+pub fn no_loss(_d: &Deployment, s: &State) -> Result<(), String> {
+    for r in &s.ledger {
+        let Some(w) = r.writer else { continue };
+        let spooled = s.spooler(w).find(r.id).is_some();
+        ensure(spooled || s.delivered(r.id), || {
+            format!(
+                "{} was accepted ({}) but is neither delivered nor in the spooler",
+                r.id,
+                r.route.name()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// INV-002: with deduplication on, at most one delivered item and one
+/// sender copy per message, and only in the right mailboxes.
+pub fn no_duplicate(d: &Deployment, s: &State) -> Result<(), String> {
+    for (u, mb) in s.mailboxes.iter().enumerate() {
+        for (i, item) in mb.items.iter().enumerate() {
+            let r = s.record(item.message);
+            let owner = match item.kind {
+                ItemKind::Delivered => r.to,
+                ItemKind::SenderCopy | ItemKind::Draft => r.writer.unwrap_or(r.from),
+            };
+            ensure(owner.0 as usize == u, || {
+                format!(
+                    "{} {:?} is in the mailbox of user {u}, not of its owner",
+                    item.message, item.kind
+                )
+            })?;
+            if d.options.dedup && item.kind != ItemKind::Draft {
+                let again = mb.items[..i]
+                    .iter()
+                    .any(|p| p.message == item.message && p.kind == item.kind);
+                ensure(!again, || {
+                    format!(
+                        "{} is stored twice as {:?} in one mailbox",
+                        item.message, item.kind
+                    )
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// INV-003: same organisation → IM.Note.MissedConversation in Missed
+/// Conversations and Conversation History; federated → IPM.Note in the
+/// Inbox only.
+pub fn classification(d: &Deployment, s: &State) -> Result<(), String> {
+    let mc = FolderSet::of(&[Folder::MissedConversations, Folder::ConversationHistory]);
+    for mb in &s.mailboxes {
+        for item in &mb.items {
+            let same = d.user(item.from).org == d.user(item.to).org;
+            let class_ok = if same {
+                item.class == MessageClass::MissedConversation
+            } else {
+                item.class == MessageClass::Note
+            };
+            ensure(class_ok, || {
+                format!(
+                    "{} has class {} but same_org={same}",
+                    item.message,
+                    item.class.as_str()
+                )
+            })?;
+            if item.kind == ItemKind::Delivered {
+                let folders_ok = if same {
+                    item.folders == mc
+                } else {
+                    item.folders == FolderSet::of(&[Folder::Inbox])
+                };
+                ensure(folders_ok, || {
+                    format!(
+                        "{} (same_org={same}) is listed in the wrong folders",
+                        item.message
+                    )
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// INV-004: a message is spooled only when its writer's client is C2R,
+/// at least 16.0.6701.1000, at least 16.0.6920.1000 with an on-premises
+/// mailbox, has its own mailbox and EWS, and was provisioned with
+/// EnableIMAutoArchiving and EnableOfflineIM on; and the facts recorded are
+/// the writer's real client.
+pub fn gating(d: &Deployment, s: &State) -> Result<(), String> {
+    for r in &s.ledger {
+        let (Some(w), Some(f)) = (r.writer, r.gate_facts) else {
+            ensure(!r.route.spools(), || {
+                format!("{} spooled without gate facts", r.id)
+            })?;
+            continue;
+        };
+        let user = d.user(w);
+        ensure(
+            f.install == user.client.install
+                && f.build == user.client.build
+                && f.mailbox == user.mailbox,
+            || {
+                format!(
+                    "{}: gate facts do not describe {}'s client",
+                    r.id, user.name
+                )
+            },
+        )?;
+        ensure(f.install == Install::C2r, || {
+            format!("{}: spooled by an MSI client", r.id)
+        })?;
+        ensure(f.build >= Build::OFFLINE_IM_MIN, || {
+            format!("{}: spooled by build {}", r.id, f.build)
+        })?;
+        ensure(
+            f.mailbox != MailboxLocation::OnPremises || f.build >= Build::ON_PREMISES_MIN,
+            || format!("{}: on-premises mailbox with build {}", r.id, f.build),
+        )?;
+        ensure(f.mailbox != MailboxLocation::None, || {
+            format!("{}: writer has no mailbox", r.id)
+        })?;
+        ensure(f.ews_published, || {
+            format!("{}: writer's organisation publishes no EWS", r.id)
+        })?;
+        ensure(f.auto_archiving, || {
+            format!("{}: EnableIMAutoArchiving was off", r.id)
+        })?;
+        ensure(f.switch == SwitchVerdict::On, || {
+            format!("{}: EnableOfflineIM was {:?}", r.id, f.switch)
+        })?;
+        let writer_is_right = match r.route {
+            Route::Offline => w == r.from,
+            Route::MissedMessage => w == r.to,
+            _ => false,
+        };
+        ensure(writer_is_right, || {
+            format!("{}: wrong writer for route {}", r.id, r.route.name())
+        })?;
+    }
+    Ok(())
+}
+
+/// INV-005: no pickup, and so no delivery, before the two-minute timer.
+pub fn timer(d: &Deployment, s: &State) -> Result<(), String> {
+    let delay = d.options.pickup_delay_ms;
+    for r in &s.ledger {
+        if let Some(p) = r.first_pickup_ms {
+            ensure(p >= r.sent_at_ms + delay, || {
+                format!("{} picked up at {p} ms, sent at {} ms", r.id, r.sent_at_ms)
+            })?;
+        }
+    }
+    for mb in &s.mailboxes {
+        for item in &mb.items {
+            let r = s.record(item.message);
+            ensure(item.at_ms >= r.sent_at_ms + delay, || {
+                format!(
+                    "{} reached a mailbox at {} ms, sent at {} ms",
+                    item.message, item.at_ms, r.sent_at_ms
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// INV-006: Drafts items exist only for writers whose client predates the
+/// 2016-06-14 fix and whose mailbox is on premises; never for fixed clients.
+pub fn drafts(d: &Deployment, s: &State) -> Result<(), String> {
+    for (u, mb) in s.mailboxes.iter().enumerate() {
+        let user = &d.users[u];
+        let faulty =
+            user.mailbox == MailboxLocation::OnPremises && user.client.released < Date::DRAFTS_FIX;
+        for item in mb.in_folder(Folder::Drafts) {
+            ensure(faulty && item.kind == ItemKind::Draft, || {
+                format!(
+                    "{} in {}'s Drafts, client released {}",
+                    item.message, user.name, user.client.released
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// INV-007: each Missed Conversations item is notified at most once, only
+/// such items are notified, and a signed-in user has been notified of all
+/// of them.
+pub fn notification(_d: &Deployment, s: &State) -> Result<(), String> {
+    for (i, n) in s.notifications.iter().enumerate() {
+        ensure(
+            !s.notifications[..i]
+                .iter()
+                .any(|p| p.user == n.user && p.message == n.message),
+            || format!("{} notified twice to user {}", n.message, n.user.0),
+        )?;
+        let item = s
+            .mailbox(n.user)
+            .items
+            .iter()
+            .find(|it| it.message == n.message && it.kind == ItemKind::Delivered);
+        ensure(
+            item.is_some_and(|it| it.folders.contains(Folder::MissedConversations) && it.notified),
+            || {
+                format!(
+                    "notification of {} matches no notified Missed Conversations item",
+                    n.message
+                )
+            },
+        )?;
+    }
+    for (u, mb) in s.mailboxes.iter().enumerate() {
+        for item in &mb.items {
+            let triggers = item.kind == ItemKind::Delivered
+                && item.folders.contains(Folder::MissedConversations);
+            ensure(triggers || !item.notified, || {
+                format!("{} notified but not a missed conversation", item.message)
+            })?;
+            ensure(
+                !triggers || !s.clients[u].signed_in || item.notified,
+                || {
+                    format!(
+                        "{} not notified although user {u} is signed in",
+                        item.message
+                    )
+                },
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// INV-008: per sender and recipient, delivered items arrive in the order
+/// the messages were accepted.
+pub fn ordering(_d: &Deployment, s: &State) -> Result<(), String> {
+    for mb in &s.mailboxes {
+        let delivered: Vec<_> = mb
+            .items
+            .iter()
+            .filter(|i| i.kind == ItemKind::Delivered)
+            .collect();
+        for (i, a) in delivered.iter().enumerate() {
+            for b in &delivered[i + 1..] {
+                ensure(!(a.from == b.from && a.message > b.message), || {
+                    format!(
+                        "{} arrived before {} from the same sender",
+                        a.message, b.message
+                    )
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// INV-009: offline IM never writes to Sent Items; sender copies exist only
+/// on the Server profile and only for the offline route.
+pub fn archive(d: &Deployment, s: &State) -> Result<(), String> {
+    for (u, mb) in s.mailboxes.iter().enumerate() {
+        ensure(mb.in_folder(Folder::SentItems).next().is_none(), || {
+            format!("offline IM wrote to {}'s Sent Items", d.users[u].name)
+        })?;
+        for item in mb.items.iter().filter(|i| i.kind == ItemKind::SenderCopy) {
+            let org = d.org(d.users[u].org);
+            ensure(org.profile == Profile::Server, || {
+                format!(
+                    "{}: copy archived in the Online mailbox of {}",
+                    item.message, d.users[u].name
+                )
+            })?;
+            ensure(s.record(item.message).route == Route::Offline, || {
+                format!("{}: sender copy for a non-offline route", item.message)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// INV-010: spoolers stay within capacity, attempts within the bound, and
+/// at most one request per client is in flight.
+pub fn bounded(d: &Deployment, s: &State) -> Result<(), String> {
+    for (u, sp) in s.spoolers.iter().enumerate() {
+        ensure(
+            sp.entries.len() <= d.options.spool_capacity as usize,
+            || {
+                format!(
+                    "{}'s spooler holds {} entries",
+                    d.users[u].name,
+                    sp.entries.len()
+                )
+            },
+        )?;
+        ensure(
+            sp.entries
+                .iter()
+                .all(|e| e.attempts <= d.options.attempts_max),
+            || {
+                format!(
+                    "{}'s spooler exceeded {} attempts",
+                    d.users[u].name, d.options.attempts_max
+                )
+            },
+        )?;
+        let in_flight = sp
+            .entries
+            .iter()
+            .filter(|e| e.status == SpoolStatus::InFlight)
+            .count();
+        ensure(in_flight <= 1, || {
+            format!("{} has {in_flight} requests in flight", d.users[u].name)
+        })?;
+    }
+    Ok(())
+}
+
+/// INV-011: live and unavailable IMs leave no spool entry and no item.
+pub fn unspooled(_d: &Deployment, s: &State) -> Result<(), String> {
+    for r in s.ledger.iter().filter(|r| !r.route.spools()) {
+        ensure(r.writer.is_none(), || {
+            format!("{} has a writer but route {}", r.id, r.route.name())
+        })?;
+        let anywhere = s.spoolers.iter().any(|sp| sp.find(r.id).is_some())
+            || s.mailboxes
+                .iter()
+                .any(|mb| mb.items.iter().any(|i| i.message == r.id));
+        ensure(!anywhere, || {
+            format!(
+                "{} ({}) left a spool entry or an item",
+                r.id,
+                r.route.name()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// LIVE-001 and LIVE-002, checked after `World::drain`: nothing is waiting
+/// or in flight, every spooled message is delivered or kept as failed, and
+/// every Missed Conversations item has been notified.
+pub fn settled(_d: &Deployment, s: &State) -> Result<(), String> {
+    ensure(s.requests.is_empty() && s.responses.is_empty(), || {
+        "requests or responses still in flight".into()
+    })?;
+    for r in &s.ledger {
+        let Some(w) = r.writer else { continue };
+        let terminal = match s.spooler(w).find(r.id) {
+            None => s.delivered(r.id),
+            Some(i) => matches!(s.spooler(w).entries[i].status, SpoolStatus::Failed(_)),
+        };
+        ensure(terminal, || {
+            format!("LIVE-001: {} is neither delivered nor kept as failed", r.id)
+        })?;
+    }
+    for mb in &s.mailboxes {
+        for item in &mb.items {
+            ensure(!crate::world::notifies(item) || item.notified, || {
+                format!("LIVE-002: {} was never notified", item.message)
+            })?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! `offline_im`: the executable specification of offline instant messaging
+//! as Skype for Business defines it. See SPEC.md for the rules and their
+//! sources, and README.md for the code map.
+//!
+//! The rule book is `world::step`; everything else either feeds it
+//! (`scenario`, `cmdlets`) or drives it (`cli`).
+
+pub mod cli;
+pub mod cmdlets;
+pub mod dispatch;
+pub mod domain;
+pub mod invariants;
+pub mod mailbox;
+pub mod policy;
+pub mod report;
+pub mod scenario;
+pub mod spooler;
+pub mod world;

@@ -1,0 +1,392 @@
+//! Running a scenario and presenting what happened: the canonical
+//! observation of a world, the per-step report, and its text and JSON
+//! renderings.
+//!
+//! The observation is canonical: users in deployment order, folders in the
+//! fixed `Folder::ALL` order, items in arrival order, so two equal states
+//! serialise to byte-equal JSON. The conformance kit compares these.
+//!
+//! Invariants it keeps: every step of a run is followed by a check of every
+//! invariant in `invariants::INVARIANTS`, including the internal steps the
+//! scheduler takes between timeline entries.
+//!
+//! What it deliberately does not do: decide anything. It reads the state
+//! and the trace that `world::step` produced.
+
+use crate::domain::{Deployment, Folder};
+use crate::invariants;
+use crate::mailbox::ItemKind;
+use crate::scenario::{Scenario, ScenarioError, TimedEvent};
+use crate::spooler::SpoolStatus;
+use crate::world::{Event, SettleError, State, World};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// One mailbox item as observed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ItemView {
+    pub id: String,
+    pub kind: ItemKind,
+    pub class: &'static str,
+    pub from: String,
+    pub to: String,
+    pub body: String,
+}
+
+/// One folder and its items.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FolderView {
+    pub folder: &'static str,
+    pub items: Vec<ItemView>,
+}
+
+/// One History Spooler entry as observed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SpoolView {
+    pub id: String,
+    pub to: String,
+    pub due_ms: u64,
+    pub attempts: u8,
+    #[serde(flatten)]
+    pub status: SpoolStatus,
+}
+
+/// One user as observed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UserView {
+    pub name: String,
+    pub client_running: bool,
+    pub signed_in: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub spooler: Vec<SpoolView>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub folders: Vec<FolderView>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<String>,
+}
+
+/// The canonical observable state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Observation {
+    pub clock_ms: u64,
+    pub users: Vec<UserView>,
+}
+
+/// Observes a state. Empty folders and spoolers are left out.
+pub fn observe(d: &Deployment, s: &State) -> Observation {
+    let users = d
+        .user_ids()
+        .map(|u| {
+            let c = s.client(u);
+            let folders = Folder::ALL
+                .iter()
+                .filter_map(|f| {
+                    let items: Vec<ItemView> = s
+                        .mailbox(u)
+                        .in_folder(*f)
+                        .map(|i| ItemView {
+                            id: i.message.to_string(),
+                            kind: i.kind,
+                            class: i.class.as_str(),
+                            from: d.user(i.from).name.clone(),
+                            to: d.user(i.to).name.clone(),
+                            body: s.record(i.message).body.clone(),
+                        })
+                        .collect();
+                    (!items.is_empty()).then_some(FolderView {
+                        folder: f.display_name(),
+                        items,
+                    })
+                })
+                .collect();
+            UserView {
+                name: d.user(u).name.clone(),
+                client_running: c.running,
+                signed_in: c.signed_in,
+                presence: c.signed_in.then(|| c.presence.name()),
+                spooler: s
+                    .spooler(u)
+                    .entries
+                    .iter()
+                    .map(|e| SpoolView {
+                        id: e.message.to_string(),
+                        to: d.user(e.target).name.clone(),
+                        due_ms: e.due_ms,
+                        attempts: e.attempts,
+                        status: e.status,
+                    })
+                    .collect(),
+                folders,
+                notifications: s
+                    .notifications
+                    .iter()
+                    .filter(|n| n.user == u)
+                    .map(|n| n.message.to_string())
+                    .collect(),
+            }
+        })
+        .collect();
+    Observation {
+        clock_ms: s.clock_ms,
+        users,
+    }
+}
+
+/// The route of a send, as reported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RouteView {
+    pub id: String,
+    pub route: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<&'static str>,
+}
+
+/// One step of a run: a setup cmdlet, an initial sign-in, a timeline entry,
+/// or the final settling up to `end_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StepReport {
+    pub step: usize,
+    pub at_ms: u64,
+    pub event: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<RouteView>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shell_output: Vec<String>,
+    pub trace: Vec<String>,
+    pub state: Observation,
+}
+
+/// The whole run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RunReport {
+    pub scenario: String,
+    pub file: String,
+    pub steps: Vec<StepReport>,
+}
+
+/// How a run can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The scenario asked for something the model rejects (exit 2).
+    #[error("{0}")]
+    Input(ScenarioError),
+    /// The reference model broke one of its own invariants (exit 1).
+    #[error("invariant {id} violated after step {step} ({event}): {why}")]
+    Invariant {
+        id: &'static str,
+        step: usize,
+        event: String,
+        why: String,
+    },
+}
+
+/// A person-readable one-line description of an event.
+pub fn describe(d: &Deployment, e: &Event) -> String {
+    let n = |u: &crate::domain::UserId| d.user(*u).name.clone();
+    match e {
+        Event::Send { from, to, body } => format!("send {} -> {}: {body:?}", n(from), n(to)),
+        Event::SignIn { user, presence } => format!("sign in {} as {}", n(user), presence.name()),
+        Event::SignOut { user } => format!("sign out {}", n(user)),
+        Event::SetPresence { user, presence } => {
+            format!("set presence {} to {}", n(user), presence.name())
+        }
+        Event::CrashClient { user } => format!("crash {}'s client", n(user)),
+        Event::RestartClient { user } => format!("restart {}'s client", n(user)),
+        Event::EwsDown { org } => format!("EWS down in {}", d.org(*org).name),
+        Event::EwsUp { org } => format!("EWS up in {}", d.org(*org).name),
+        Event::Admin { org, text, .. } => format!("{}> {text}", d.org(*org).name),
+        Event::AdvanceTo { at_ms } => format!("advance to {at_ms} ms"),
+        Event::Pickup { user } => format!("{}'s spool timer fires", n(user)),
+        Event::ExchangeProcess { writer } => format!("Exchange processes {}'s request", n(writer)),
+        Event::ClientReceive { user } => format!("{}'s client reads a response", n(user)),
+    }
+}
+
+/// Checks every invariant, naming the step on violation.
+fn check(world: &World, step: usize, event: &str) -> Result<(), RunError> {
+    match invariants::violations(&world.deployment, &world.state)
+        .into_iter()
+        .next()
+    {
+        None => Ok(()),
+        Some((id, why)) => Err(RunError::Invariant {
+            id,
+            step,
+            event: event.to_string(),
+            why,
+        }),
+    }
+}
+
+/// Runs a scenario: setup, initial sign-ins, then each timeline entry after
+/// settling internal events up to its time, then settling to `end_ms`.
+pub fn run(scenario: &Scenario) -> Result<RunReport, RunError> {
+    let mut world = scenario.world();
+    let d = std::sync::Arc::clone(&scenario.deployment);
+    let mut steps = Vec::new();
+    let entries: Vec<&TimedEvent> = scenario
+        .setup
+        .iter()
+        .chain(&scenario.initial_sign_ins)
+        .chain(&scenario.timeline)
+        .collect();
+    for (i, te) in entries.iter().enumerate() {
+        let step = i + 1;
+        let desc = describe(&d, &te.event);
+        let trace_from = world.trace.len();
+        settle_checked(&mut world, te.at_ms, step, &desc).map_err(|e| match e {
+            SettleError::Check(r) => r,
+            SettleError::Step(s) => RunError::Input(scenario.runtime_error(te, &s)),
+        })?;
+        let outcome = world
+            .apply(&te.event)
+            .map_err(|e| RunError::Input(scenario.runtime_error(te, &e)))?;
+        check(&world, step, &desc)?;
+        let route = outcome.route.map(|(id, r)| {
+            let reason = match r {
+                crate::dispatch::Route::Unavailable(why) => Some(why),
+                _ => world.state.record(id).fallback,
+            };
+            RouteView {
+                id: id.to_string(),
+                route: r.name(),
+                reason: reason.map(|w| w.name()),
+                source: reason.map(|w| w.source()),
+            }
+        });
+        steps.push(StepReport {
+            step,
+            at_ms: te.at_ms,
+            event: desc,
+            route,
+            shell_output: outcome.shell_output,
+            trace: world.trace[trace_from..]
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            state: observe(&d, &world.state),
+        });
+    }
+    let step = entries.len() + 1;
+    let trace_from = world.trace.len();
+    let desc = format!("run until {} ms", scenario.end_ms);
+    settle_checked(&mut world, scenario.end_ms, step, &desc).map_err(|e| match e {
+        SettleError::Check(r) => r,
+        SettleError::Step(s) => RunError::Input(ScenarioError {
+            file: scenario.file.clone(),
+            line: 1,
+            column: 1,
+            message: s.to_string(),
+            source_line: String::new(),
+        }),
+    })?;
+    steps.push(StepReport {
+        step,
+        at_ms: scenario.end_ms,
+        event: desc,
+        route: None,
+        shell_output: Vec::new(),
+        trace: world.trace[trace_from..]
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        state: observe(&d, &world.state),
+    });
+    Ok(RunReport {
+        scenario: scenario.name.clone(),
+        file: scenario.file.clone(),
+        steps,
+    })
+}
+
+/// The eager scheduler with an invariant check after every internal step.
+fn settle_checked(
+    world: &mut World,
+    until_ms: u64,
+    step: usize,
+    desc: &str,
+) -> Result<(), SettleError<RunError>> {
+    world.settle_until_with(until_ms, |w, e| {
+        check(
+            w,
+            step,
+            &format!("{desc}, during {}", describe(&w.deployment, e)),
+        )
+    })
+}
+
+/// Renders a report for a person.
+pub fn render_text(r: &RunReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "scenario: {} ({})", r.scenario, r.file);
+    for s in &r.steps {
+        let _ = writeln!(out, "\nstep {} @ {} ms: {}", s.step, s.at_ms, s.event);
+        if let Some(route) = &s.route {
+            let _ = write!(out, "  route: {} -> {}", route.id, route.route);
+            if let (Some(reason), Some(src)) = (route.reason, route.source) {
+                let _ = write!(out, " ({reason}, {src})");
+            }
+            out.push('\n');
+        }
+        for line in &s.shell_output {
+            let _ = writeln!(out, "  | {line}");
+        }
+        for t in &s.trace {
+            let _ = writeln!(out, "  trace {t}");
+        }
+        for u in &s.state.users {
+            if u.spooler.is_empty() && u.folders.is_empty() && u.notifications.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "  {}: {}{}",
+                u.name,
+                if u.signed_in {
+                    "signed in"
+                } else {
+                    "signed out"
+                },
+                if u.client_running {
+                    ""
+                } else {
+                    ", client not running"
+                }
+            );
+            for e in &u.spooler {
+                let _ = writeln!(
+                    out,
+                    "    spooler  {} to {} due {} ms, attempts {}, {:?}",
+                    e.id, e.to, e.due_ms, e.attempts, e.status
+                );
+            }
+            for f in &u.folders {
+                for i in &f.items {
+                    let _ = writeln!(
+                        out,
+                        "    {:<21}{} {} from {} to {}: {:?}{}",
+                        f.folder,
+                        i.id,
+                        i.class,
+                        i.from,
+                        i.to,
+                        i.body,
+                        match i.kind {
+                            ItemKind::Delivered => "",
+                            ItemKind::SenderCopy => " (sender's copy)",
+                            ItemKind::Draft => " (unsent draft)",
+                        }
+                    );
+                }
+            }
+            if !u.notifications.is_empty() {
+                let _ = writeln!(out, "    notified of {}", u.notifications.join(", "));
+            }
+        }
+    }
+    out
+}
