@@ -44,7 +44,7 @@ pub struct Item {
     pub to: UserId,
     pub folders: FolderSet,
     pub at_ms: u64,
-    /// Whether the owner has been notified of it (OIM-016, DEC-010).
+    /// Whether the owner has been notified of it (OIM-016, DEC-021).
     pub notified: bool,
 }
 

@@ -390,7 +390,7 @@ fn fail(why: String) -> Result<Outcome, StepError> {
 }
 
 /// Whether the item is one that triggers a sign-in notification: a
-/// delivered item listed in Missed Conversations (DEC-010).
+/// delivered item listed in Missed Conversations (DEC-021).
 pub fn notifies(item: &Item) -> bool {
     item.kind == ItemKind::Delivered && item.folders.contains(Folder::MissedConversations)
 }
@@ -413,7 +413,7 @@ fn notify_pending(s: &mut State, u: UserId, log: &mut Log, d: &Deployment) {
         });
         log.note(now, "notify", || {
             format!(
-                "{} notified of missed conversation {m} (OIM-016, DEC-010)",
+                "{} notified of missed conversation {m} (OIM-016, DEC-021)",
                 name(d, u)
             )
         });
@@ -534,7 +534,7 @@ pub fn step(d: &Deployment, s: &mut State, e: &Event, log: &mut Log) -> Result<O
             s.clients[user.0 as usize].signed_in = false;
             log.note(now, "client", || {
                 format!(
-                    "{} signed out; spool processing pauses (DEC-003)",
+                    "{} signed out; spool processing pauses (DEC-023)",
                     name(d, *user)
                 )
             });
