@@ -1,0 +1,211 @@
+//! Bad input: every rejection names the file, line and column, what was
+//! found and what was expected; nothing panics on arbitrary text; the CLI
+//! exits 2 (OIM-023 for the cmdlet forms; README documents the codes).
+
+mod common;
+
+use offline_im::cli;
+use offline_im::cmdlets;
+use offline_im::scenario::{self, ScenarioError};
+use proptest::prelude::*;
+
+fn load_err(text: &str) -> ScenarioError {
+    match scenario::load("bad.toml", text) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+/// BASE with one line replaced.
+fn base_with(from: &str, to: &str) -> String {
+    assert!(common::BASE.contains(from), "BASE lacks {from}");
+    common::BASE.replacen(from, to, 1)
+}
+
+fn position_of(text: &str, needle: &str) -> (usize, usize) {
+    let offset = text.find(needle).unwrap();
+    let line = text[..offset].matches('\n').count() + 1;
+    let col = offset - text[..offset].rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+#[test]
+fn the_seed_004_grant_line_is_rejected_with_the_repair() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bad/seed-004-grant.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let e = scenario::load("tests/bad/seed-004-grant.toml", &text).unwrap_err();
+    assert_eq!((e.line, e.column), position_of(&text, "Grant -CsClientPolicy"));
+    assert!(e.message.contains("`Grant-CsClientPolicy` written as one word"), "{e}");
+    assert!(e.message.contains("-PolicyName OfflineIM"), "{e}");
+    let shown = e.to_string();
+    assert!(shown.starts_with("tests/bad/seed-004-grant.toml:16:4: error:"), "{shown}");
+    insta::assert_snapshot!("seed_004_grant", shown);
+}
+
+#[test]
+fn a_misspelt_boolean_points_at_the_value_inside_the_string() {
+    let text = base_with("name = \"base\"", "name = \"base\"\nend_ms = 1\n[[timeline]]\nat_ms = 0\ncmdlet = \"Set-CsImConfiguration -EnableOfflineIM $Ture\"\norg = \"contoso\"");
+    let e = load_err(&text);
+    assert_eq!((e.line, e.column), position_of(&text, "$Ture"));
+    assert!(e.message.contains("found `$Ture`"), "{e}");
+    assert!(e.message.contains("did you mean `$True`"), "{e}");
+}
+
+#[test]
+fn escaped_quotes_do_not_shift_the_column() {
+    let text = base_with("name = \"base\"", "name = \"base\"\n[[timeline]]\nat_ms = 0\ncmdlet = \"Grant-CsClientPolicy -Identity \\\"Tony Smith\\\" -PolicyName Nope\"\norg = \"contoso\"");
+    let s = scenario::load("bad.toml", &text).unwrap();
+    let e = match offline_im::report::run(&s) {
+        Err(offline_im::report::RunError::Input(e)) => e,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((e.line, e.column), position_of(&text, "Nope"));
+    assert!(e.message.contains("unknown policy `Nope`"), "{e}");
+}
+
+#[test]
+fn unknown_user_in_a_send() {
+    let text = base_with("name = \"base\"", "name = \"base\"\n[[timeline]]\nat_ms = 0\nsend = { from = \"Tony Smith\", to = \"Nobody\" }");
+    let e = load_err(&text);
+    assert_eq!((e.line, e.column), position_of(&text, "\"Nobody\""));
+    assert!(e.message.contains("unknown user `Nobody`") && e.message.contains("`Ken Myer`"), "{e}");
+}
+
+#[test]
+fn unknown_grant_user_and_unknown_parameter() {
+    let text = base_with("name = \"base\"", "name = \"base\"\n[setup]\ncontoso = [\"Grant-CsClientPolicy -Identity 'Jo Nobody' -PolicyName X\"]");
+    let s = scenario::load("bad.toml", &text).unwrap();
+    let e = match offline_im::report::run(&s) {
+        Err(offline_im::report::RunError::Input(e)) => e,
+        other => panic!("{other:?}"),
+    };
+    assert!(e.message.contains("unknown user `Jo Nobody`"), "{e}");
+    let text = base_with("name = \"base\"", "name = \"base\"\n[setup]\ncontoso = [\"Set-CsClientPolicy -Identity Global -EnableIMAutoArchive $False\"]");
+    let e = load_err(&text);
+    assert_eq!((e.line, e.column), position_of(&text, "-EnableIMAutoArchive "));
+    assert!(e.message.contains("-EnableIMAutoArchiving"), "{e}");
+}
+
+#[test]
+fn duplicate_names_are_rejected_where_they_stand() {
+    let text = common::BASE.replace("name = \"Ann Beebe\"", "name = \"ken myer\"");
+    let e = load_err(&text);
+    assert_eq!((e.line, e.column), position_of(&text, "\"ken myer\""));
+    assert!(e.message.contains("duplicate user"), "{e}");
+    let text = common::BASE.replace("name = \"fabrikam\"\nprofile", "name = \"Contoso\"\nprofile");
+    let e = load_err(&text);
+    assert!(e.message.contains("duplicate organisation"), "{e}");
+    let text = base_with("sites = [\"Redmond\"]", "sites = [\"Redmond\", \"redmond\"]");
+    assert!(load_err(&text).message.contains("duplicate site"));
+    let text = base_with("name = \"base\"", "name = \"base\"\n[setup]\ncontoso = [\"New-CsClientPolicy -Identity X\", \"New-CsClientPolicy -Identity x\"]");
+    let s = scenario::load("bad.toml", &text).unwrap();
+    let Err(offline_im::report::RunError::Input(e)) = offline_im::report::run(&s) else { panic!() };
+    assert!(e.message.contains("already exists"), "{e}");
+}
+
+#[test]
+fn toml_syntax_errors_and_wrong_types_have_positions() {
+    let e = load_err("name = \"x\"\n[deployment\n");
+    assert_eq!(e.line, 2);
+    let text = base_with("build = \"16.0.6920.1000\"", "build = \"16.0.6920\"");
+    let e = load_err(&text);
+    assert_eq!((e.line, e.column), position_of(&text, "\"16.0.6920\""));
+    assert!(e.message.contains("four numbers"), "{e}");
+    let text = base_with("mailbox = \"online\"", "mailbox = \"cloud\"");
+    let e = load_err(&text);
+    assert!(e.message.contains("cloud") && e.message.contains("on-premises"), "{e}");
+    let text = base_with("name = \"base\"", "name = \"base\"\nsurprise = 1");
+    assert!(load_err(&text).message.contains("surprise"));
+}
+
+#[test]
+fn timeline_errors() {
+    let two = base_with("name = \"base\"", "name = \"base\"\n[[timeline]]\nat_ms = 5\nsign_out = \"Tony Smith\"\nsign_in = \"Ken Myer\"");
+    assert!(load_err(&two).message.contains("exactly one"));
+    let back = base_with("name = \"base\"", "name = \"base\"\n[[timeline]]\nat_ms = 5\nsign_out = \"Tony Smith\"\n[[timeline]]\nat_ms = 4\nsign_in = \"Tony Smith\"");
+    let e = load_err(&back);
+    assert!(e.message.contains("at or after"), "{e}");
+    let twice = base_with("name = \"base\"", "name = \"base\"\n[[timeline]]\nat_ms = 5\nsign_in = \"Tony Smith\"");
+    let s = scenario::load("bad.toml", &twice).unwrap();
+    let Err(offline_im::report::RunError::Input(e)) = offline_im::report::run(&s) else { panic!() };
+    assert!(e.message.contains("already signed in"), "{e}");
+    assert_eq!((e.line, e.column), position_of(&twice, "[[timeline]]"));
+}
+
+#[test]
+fn cmdlet_not_applicable_to_online() {
+    let text = base_with("name = \"base\"", "name = \"base\"\n[setup]\nfabrikam = [\"Set-CsImConfiguration -EnableOfflineIM $True\"]");
+    let s = scenario::load("bad.toml", &text).unwrap();
+    let Err(offline_im::report::RunError::Input(e)) = offline_im::report::run(&s) else { panic!() };
+    assert!(e.message.contains("Skype for Business Online"), "{e}");
+}
+
+fn cli(args: &[&str]) -> (u8, String, String) {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let args = std::iter::once("offline-im".to_string()).chain(args.iter().map(|s| s.to_string()));
+    let code = cli::main_with(args, &mut out, &mut err);
+    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+}
+
+#[test]
+fn cli_exit_codes() {
+    let (code, out, _) = cli(&["run"]);
+    assert_eq!(code, cli::EXIT_OK);
+    assert!(out.contains("route: m1 -> offline"));
+    let (code, out, _) = cli(&["run", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["steps"].as_array().unwrap().len() > 5);
+    let bad = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bad/seed-004-grant.toml");
+    let (code, out, err) = cli(&["run", bad]);
+    assert_eq!(code, cli::EXIT_BAD_INPUT);
+    assert!(out.is_empty());
+    assert!(err.contains(":16:4: error:"), "{err}");
+    let (code, _, err) = cli(&["run", "/nonexistent/x.toml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read"), "{err}");
+    let (code, _, _) = cli(&["run", "--bogus"]);
+    assert_eq!(code, 2);
+    let (code, _, _) = cli(&["frobnicate"]);
+    assert_eq!(code, 2);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn cmdlet_parser_never_panics(line in ".{0,120}") {
+        let _ = cmdlets::parse(&line);
+    }
+
+    #[test]
+    fn cmdlet_parser_never_panics_on_near_misses(
+        verb in prop::sample::select(vec!["Set", "Get", "New", "Grant", "Remove", "set", "Grant "]),
+        noun in prop::sample::select(vec!["-CsImConfiguration", "-CsClientPolicy", "CsClientPolicy", " -CsClientPolicy"]),
+        rest in "[ -~]{0,60}",
+    ) {
+        if let Err(e) = cmdlets::parse(&format!("{verb}{noun} {rest}")) {
+            prop_assert!(e.column >= 1);
+            prop_assert!(!e.expected.is_empty());
+        }
+    }
+
+    #[test]
+    fn scenario_loader_never_panics(text in "(?s).{0,400}") {
+        if let Err(e) = scenario::load("fuzz.toml", &text) {
+            prop_assert!(e.line >= 1 && e.column >= 1);
+        }
+    }
+
+    #[test]
+    fn scenario_loader_never_panics_on_mutated_models(cut in 0usize..4000, insert in "[ -~\n]{0,12}") {
+        let base = scenario::DEFAULT_MODEL;
+        let mut at = cut.min(base.len());
+        while !base.is_char_boundary(at) { at -= 1; }
+        let text = format!("{}{}{}", &base[..at], insert, &base[at..]);
+        if let Ok(s) = scenario::load("fuzz.toml", &text) {
+            let _ = offline_im::report::run(&s);
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The negative space of every invariant: each predicate is shown a state
+//! corrupted in exactly the way it forbids and must reject it, after being
+//! shown the honest state and accepting it. An invariant that cannot fail
+//! proves nothing.
+
+mod common;
+
+use common::{BASE, apply, world};
+use offline_im::dispatch::Route;
+use offline_im::domain::{Folder, FolderSet, MessageClass, UserId};
+use offline_im::invariants::{self, INVARIANTS};
+use offline_im::mailbox::ItemKind;
+use offline_im::spooler::SpoolStatus;
+use offline_im::world::{Event, World};
+
+const TONY: UserId = UserId(0);
+const KEN: UserId = UserId(1);
+const PAT: UserId = UserId(3);
+
+/// Tony sends to Ken (same org) and to Pat (federated); both are delivered.
+fn delivered_world() -> World {
+    let (_, mut w) = world(BASE);
+    apply(&mut w, Event::Send { from: TONY, to: KEN, body: "a".into() });
+    apply(&mut w, Event::Send { from: TONY, to: PAT, body: "b".into() });
+    w.settle_until(200_000).unwrap();
+    common::assert_invariants(&w);
+    assert!(w.state.delivered(offline_im::domain::MessageId(1)));
+    w
+}
+
+fn check(id: &str, w: &World) -> Result<(), String> {
+    let inv = INVARIANTS.iter().find(|i| i.id == id).unwrap();
+    (inv.check)(&w.deployment, &w.state)
+}
+
+fn assert_caught(id: &str, w: &World) {
+    let r = check(id, w);
+    assert!(r.is_err(), "{id} did not catch the corruption");
+}
+
+#[test]
+fn inv_001_no_loss_catches_a_dropped_spool_entry() {
+    let (_, mut w) = world(BASE);
+    apply(&mut w, Event::Send { from: TONY, to: KEN, body: "a".into() });
+    assert!(check("INV-001", &w).is_ok());
+    w.state.spoolers[0].entries.clear();
+    assert_caught("INV-001", &w);
+}
+
+#[test]
+fn inv_002_no_duplicate_catches_a_second_copy() {
+    let mut w = delivered_world();
+    let dup = w.state.mailboxes[1].items[0];
+    w.state.mailboxes[1].items.push(dup);
+    assert_caught("INV-002", &w);
+}
+
+#[test]
+fn inv_003_classification_catches_a_federated_missed_conversation() {
+    let mut w = delivered_world();
+    let item = w.state.mailboxes[3].items.iter_mut().find(|i| i.kind == ItemKind::Delivered).unwrap();
+    item.class = MessageClass::MissedConversation;
+    assert_caught("INV-003", &w);
+    let mut w = delivered_world();
+    let item = w.state.mailboxes[3].items.iter_mut().find(|i| i.kind == ItemKind::Delivered).unwrap();
+    item.folders = FolderSet::of(&[Folder::Inbox, Folder::ConversationHistory]);
+    assert_caught("INV-003", &w);
+}
+
+#[test]
+fn inv_004_gating_catches_a_message_spooled_against_policy() {
+    let (_, mut w) = world(BASE);
+    apply(&mut w, Event::Send { from: TONY, to: KEN, body: "a".into() });
+    assert!(check("INV-004", &w).is_ok());
+    let facts = w.state.ledger[0].gate_facts.as_mut().unwrap();
+    facts.auto_archiving = false;
+    assert_caught("INV-004", &w);
+}
+
+#[test]
+fn inv_005_timer_catches_an_early_pickup() {
+    let mut w = delivered_world();
+    w.state.ledger[0].first_pickup_ms = Some(w.state.ledger[0].sent_at_ms + 119_999);
+    assert_caught("INV-005", &w);
+}
+
+#[test]
+fn inv_006_drafts_catches_a_draft_from_a_fixed_client() {
+    let mut w = delivered_world();
+    let mut draft = w.state.mailboxes[0].items[0];
+    draft.kind = ItemKind::Draft;
+    draft.folders = FolderSet::of(&[Folder::Drafts]);
+    w.state.mailboxes[0].items.push(draft);
+    assert_caught("INV-006", &w);
+}
+
+#[test]
+fn inv_007_notification_catches_a_double_and_a_missing_notification() {
+    let mut w = delivered_world();
+    apply(&mut w, Event::SignIn { user: KEN, presence: offline_im::domain::Presence::Available });
+    assert!(check("INV-007", &w).is_ok());
+    assert_eq!(w.state.notifications.len(), 1);
+    let n = w.state.notifications[0];
+    w.state.notifications.push(n);
+    assert_caught("INV-007", &w);
+    let mut w = delivered_world();
+    apply(&mut w, Event::SignIn { user: KEN, presence: offline_im::domain::Presence::Available });
+    w.state.mailboxes[1].items[0].notified = false;
+    w.state.notifications.clear();
+    assert_caught("INV-007", &w);
+}
+
+#[test]
+fn inv_008_ordering_catches_an_overtaking_message() {
+    let (_, mut w) = world(BASE);
+    apply(&mut w, Event::Send { from: TONY, to: KEN, body: "1".into() });
+    apply(&mut w, Event::Send { from: TONY, to: KEN, body: "2".into() });
+    w.settle_until(400_000).unwrap();
+    assert!(check("INV-008", &w).is_ok());
+    w.state.mailboxes[1].items.reverse();
+    assert_caught("INV-008", &w);
+}
+
+#[test]
+fn inv_009_archive_catches_sent_items_and_online_copies() {
+    let mut w = delivered_world();
+    w.state.mailboxes[0].items[0].folders = FolderSet::of(&[Folder::SentItems]);
+    assert_caught("INV-009", &w);
+    let mut w = delivered_world();
+    let mut copy = w.state.mailboxes[0].items[0];
+    assert_eq!(copy.kind, ItemKind::SenderCopy);
+    copy.to = TONY;
+    w.state.mailboxes[3].items.push(copy);
+    assert!(invariants::archive(&w.deployment, &w.state).is_err() || invariants::no_duplicate(&w.deployment, &w.state).is_err());
+}
+
+#[test]
+fn inv_010_bounded_catches_too_many_attempts_and_two_in_flight() {
+    let (_, mut w) = world(BASE);
+    apply(&mut w, Event::Send { from: TONY, to: KEN, body: "1".into() });
+    apply(&mut w, Event::Send { from: TONY, to: PAT, body: "2".into() });
+    assert!(check("INV-010", &w).is_ok());
+    w.state.spoolers[0].entries[0].attempts = w.deployment.options.attempts_max + 1;
+    assert_caught("INV-010", &w);
+    w.state.spoolers[0].entries[0].attempts = 1;
+    for e in &mut w.state.spoolers[0].entries {
+        e.status = SpoolStatus::InFlight;
+    }
+    assert_caught("INV-010", &w);
+}
+
+#[test]
+fn inv_011_unspooled_catches_an_item_for_a_live_message() {
+    let (_, mut w) = world(BASE);
+    apply(&mut w, Event::SignIn { user: KEN, presence: offline_im::domain::Presence::Available });
+    let out = apply(&mut w, Event::Send { from: TONY, to: KEN, body: "live".into() });
+    assert_eq!(out.route.unwrap().1, Route::Live);
+    assert!(check("INV-011", &w).is_ok());
+    w.state.spoolers[0].accept(offline_im::domain::MessageId(1), KEN, 0, 1);
+    assert_caught("INV-011", &w);
+}
+
+#[test]
+fn settled_catches_a_message_still_waiting() {
+    let (_, mut w) = world(BASE);
+    apply(&mut w, Event::Send { from: TONY, to: KEN, body: "a".into() });
+    assert!(invariants::settled(&w.deployment, &w.state).is_err(), "LIVE-001 must see the waiting entry");
+    w.drain().unwrap();
+    invariants::settled(&w.deployment, &w.state).unwrap();
+}
+
+#[test]
+fn the_table_lists_every_invariant_once_in_order() {
+    let ids: Vec<&str> = INVARIANTS.iter().map(|i| i.id).collect();
+    let expected: Vec<String> = (1..=ids.len()).map(|n| format!("INV-{n:03}")).collect();
+    assert_eq!(ids, expected);
+}
