@@ -34,17 +34,30 @@ fn the_seed_004_grant_line_is_rejected_with_the_repair() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bad/seed-004-grant.toml");
     let text = std::fs::read_to_string(path).unwrap();
     let e = scenario::load("tests/bad/seed-004-grant.toml", &text).unwrap_err();
-    assert_eq!((e.line, e.column), position_of(&text, "Grant -CsClientPolicy"));
-    assert!(e.message.contains("`Grant-CsClientPolicy` written as one word"), "{e}");
+    assert_eq!(
+        (e.line, e.column),
+        position_of(&text, "Grant -CsClientPolicy")
+    );
+    assert!(
+        e.message
+            .contains("`Grant-CsClientPolicy` written as one word"),
+        "{e}"
+    );
     assert!(e.message.contains("-PolicyName OfflineIM"), "{e}");
     let shown = e.to_string();
-    assert!(shown.starts_with("tests/bad/seed-004-grant.toml:16:4: error:"), "{shown}");
+    assert!(
+        shown.starts_with("tests/bad/seed-004-grant.toml:16:4: error:"),
+        "{shown}"
+    );
     insta::assert_snapshot!("seed_004_grant", shown);
 }
 
 #[test]
 fn a_misspelt_boolean_points_at_the_value_inside_the_string() {
-    let text = base_with("name = \"base\"", "name = \"base\"\nend_ms = 1\n[[timeline]]\nat_ms = 0\ncmdlet = \"Set-CsImConfiguration -EnableOfflineIM $Ture\"\norg = \"contoso\"");
+    let text = base_with(
+        "name = \"base\"",
+        "name = \"base\"\nend_ms = 1\n[[timeline]]\nat_ms = 0\ncmdlet = \"Set-CsImConfiguration -EnableOfflineIM $Ture\"\norg = \"contoso\"",
+    );
     let e = load_err(&text);
     assert_eq!((e.line, e.column), position_of(&text, "$Ture"));
     assert!(e.message.contains("found `$Ture`"), "{e}");
@@ -53,7 +66,10 @@ fn a_misspelt_boolean_points_at_the_value_inside_the_string() {
 
 #[test]
 fn escaped_quotes_do_not_shift_the_column() {
-    let text = base_with("name = \"base\"", "name = \"base\"\n[[timeline]]\nat_ms = 0\ncmdlet = \"Grant-CsClientPolicy -Identity \\\"Tony Smith\\\" -PolicyName Nope\"\norg = \"contoso\"");
+    let text = base_with(
+        "name = \"base\"",
+        "name = \"base\"\n[[timeline]]\nat_ms = 0\ncmdlet = \"Grant-CsClientPolicy -Identity \\\"Tony Smith\\\" -PolicyName Nope\"\norg = \"contoso\"",
+    );
     let s = scenario::load("bad.toml", &text).unwrap();
     let e = match offline_im::report::run(&s) {
         Err(offline_im::report::RunError::Input(e)) => e,
@@ -65,24 +81,39 @@ fn escaped_quotes_do_not_shift_the_column() {
 
 #[test]
 fn unknown_user_in_a_send() {
-    let text = base_with("name = \"base\"", "name = \"base\"\n[[timeline]]\nat_ms = 0\nsend = { from = \"Tony Smith\", to = \"Nobody\" }");
+    let text = base_with(
+        "name = \"base\"",
+        "name = \"base\"\n[[timeline]]\nat_ms = 0\nsend = { from = \"Tony Smith\", to = \"Nobody\" }",
+    );
     let e = load_err(&text);
     assert_eq!((e.line, e.column), position_of(&text, "\"Nobody\""));
-    assert!(e.message.contains("unknown user `Nobody`") && e.message.contains("`Ken Myer`"), "{e}");
+    assert!(
+        e.message.contains("unknown user `Nobody`") && e.message.contains("`Ken Myer`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_grant_user_and_unknown_parameter() {
-    let text = base_with("name = \"base\"", "name = \"base\"\n[setup]\ncontoso = [\"Grant-CsClientPolicy -Identity 'Jo Nobody' -PolicyName X\"]");
+    let text = base_with(
+        "name = \"base\"",
+        "name = \"base\"\n[setup]\ncontoso = [\"Grant-CsClientPolicy -Identity 'Jo Nobody' -PolicyName X\"]",
+    );
     let s = scenario::load("bad.toml", &text).unwrap();
     let e = match offline_im::report::run(&s) {
         Err(offline_im::report::RunError::Input(e)) => e,
         other => panic!("{other:?}"),
     };
     assert!(e.message.contains("unknown user `Jo Nobody`"), "{e}");
-    let text = base_with("name = \"base\"", "name = \"base\"\n[setup]\ncontoso = [\"Set-CsClientPolicy -Identity Global -EnableIMAutoArchive $False\"]");
+    let text = base_with(
+        "name = \"base\"",
+        "name = \"base\"\n[setup]\ncontoso = [\"Set-CsClientPolicy -Identity Global -EnableIMAutoArchive $False\"]",
+    );
     let e = load_err(&text);
-    assert_eq!((e.line, e.column), position_of(&text, "-EnableIMAutoArchive "));
+    assert_eq!(
+        (e.line, e.column),
+        position_of(&text, "-EnableIMAutoArchive ")
+    );
     assert!(e.message.contains("-EnableIMAutoArchiving"), "{e}");
 }
 
@@ -92,14 +123,25 @@ fn duplicate_names_are_rejected_where_they_stand() {
     let e = load_err(&text);
     assert_eq!((e.line, e.column), position_of(&text, "\"ken myer\""));
     assert!(e.message.contains("duplicate user"), "{e}");
-    let text = common::BASE.replace("name = \"fabrikam\"\nprofile", "name = \"Contoso\"\nprofile");
+    let text = common::BASE.replace(
+        "name = \"fabrikam\"\nprofile",
+        "name = \"Contoso\"\nprofile",
+    );
     let e = load_err(&text);
     assert!(e.message.contains("duplicate organisation"), "{e}");
-    let text = base_with("sites = [\"Redmond\"]", "sites = [\"Redmond\", \"redmond\"]");
+    let text = base_with(
+        "sites = [\"Redmond\"]",
+        "sites = [\"Redmond\", \"redmond\"]",
+    );
     assert!(load_err(&text).message.contains("duplicate site"));
-    let text = base_with("name = \"base\"", "name = \"base\"\n[setup]\ncontoso = [\"New-CsClientPolicy -Identity X\", \"New-CsClientPolicy -Identity x\"]");
+    let text = base_with(
+        "name = \"base\"",
+        "name = \"base\"\n[setup]\ncontoso = [\"New-CsClientPolicy -Identity X\", \"New-CsClientPolicy -Identity x\"]",
+    );
     let s = scenario::load("bad.toml", &text).unwrap();
-    let Err(offline_im::report::RunError::Input(e)) = offline_im::report::run(&s) else { panic!() };
+    let Err(offline_im::report::RunError::Input(e)) = offline_im::report::run(&s) else {
+        panic!()
+    };
     assert!(e.message.contains("already exists"), "{e}");
 }
 
@@ -113,30 +155,49 @@ fn toml_syntax_errors_and_wrong_types_have_positions() {
     assert!(e.message.contains("four numbers"), "{e}");
     let text = base_with("mailbox = \"online\"", "mailbox = \"cloud\"");
     let e = load_err(&text);
-    assert!(e.message.contains("cloud") && e.message.contains("on-premises"), "{e}");
+    assert!(
+        e.message.contains("cloud") && e.message.contains("on-premises"),
+        "{e}"
+    );
     let text = base_with("name = \"base\"", "name = \"base\"\nsurprise = 1");
     assert!(load_err(&text).message.contains("surprise"));
 }
 
 #[test]
 fn timeline_errors() {
-    let two = base_with("name = \"base\"", "name = \"base\"\n[[timeline]]\nat_ms = 5\nsign_out = \"Tony Smith\"\nsign_in = \"Ken Myer\"");
+    let two = base_with(
+        "name = \"base\"",
+        "name = \"base\"\n[[timeline]]\nat_ms = 5\nsign_out = \"Tony Smith\"\nsign_in = \"Ken Myer\"",
+    );
     assert!(load_err(&two).message.contains("exactly one"));
-    let back = base_with("name = \"base\"", "name = \"base\"\n[[timeline]]\nat_ms = 5\nsign_out = \"Tony Smith\"\n[[timeline]]\nat_ms = 4\nsign_in = \"Tony Smith\"");
+    let back = base_with(
+        "name = \"base\"",
+        "name = \"base\"\n[[timeline]]\nat_ms = 5\nsign_out = \"Tony Smith\"\n[[timeline]]\nat_ms = 4\nsign_in = \"Tony Smith\"",
+    );
     let e = load_err(&back);
     assert!(e.message.contains("at or after"), "{e}");
-    let twice = base_with("name = \"base\"", "name = \"base\"\n[[timeline]]\nat_ms = 5\nsign_in = \"Tony Smith\"");
+    let twice = base_with(
+        "name = \"base\"",
+        "name = \"base\"\n[[timeline]]\nat_ms = 5\nsign_in = \"Tony Smith\"",
+    );
     let s = scenario::load("bad.toml", &twice).unwrap();
-    let Err(offline_im::report::RunError::Input(e)) = offline_im::report::run(&s) else { panic!() };
+    let Err(offline_im::report::RunError::Input(e)) = offline_im::report::run(&s) else {
+        panic!()
+    };
     assert!(e.message.contains("already signed in"), "{e}");
     assert_eq!((e.line, e.column), position_of(&twice, "[[timeline]]"));
 }
 
 #[test]
 fn cmdlet_not_applicable_to_online() {
-    let text = base_with("name = \"base\"", "name = \"base\"\n[setup]\nfabrikam = [\"Set-CsImConfiguration -EnableOfflineIM $True\"]");
+    let text = base_with(
+        "name = \"base\"",
+        "name = \"base\"\n[setup]\nfabrikam = [\"Set-CsImConfiguration -EnableOfflineIM $True\"]",
+    );
     let s = scenario::load("bad.toml", &text).unwrap();
-    let Err(offline_im::report::RunError::Input(e)) = offline_im::report::run(&s) else { panic!() };
+    let Err(offline_im::report::RunError::Input(e)) = offline_im::report::run(&s) else {
+        panic!()
+    };
     assert!(e.message.contains("Skype for Business Online"), "{e}");
 }
 
@@ -145,7 +206,11 @@ fn cli(args: &[&str]) -> (u8, String, String) {
     let mut err = Vec::new();
     let args = std::iter::once("offline-im".to_string()).chain(args.iter().map(|s| s.to_string()));
     let code = cli::main_with(args, &mut out, &mut err);
-    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
 }
 
 #[test]

@@ -20,8 +20,22 @@ const PAT: UserId = UserId(3);
 /// Tony sends to Ken (same org) and to Pat (federated); both are delivered.
 fn delivered_world() -> World {
     let (_, mut w) = world(BASE);
-    apply(&mut w, Event::Send { from: TONY, to: KEN, body: "a".into() });
-    apply(&mut w, Event::Send { from: TONY, to: PAT, body: "b".into() });
+    apply(
+        &mut w,
+        Event::Send {
+            from: TONY,
+            to: KEN,
+            body: "a".into(),
+        },
+    );
+    apply(
+        &mut w,
+        Event::Send {
+            from: TONY,
+            to: PAT,
+            body: "b".into(),
+        },
+    );
     w.settle_until(200_000).unwrap();
     common::assert_invariants(&w);
     assert!(w.state.delivered(offline_im::domain::MessageId(1)));
@@ -41,7 +55,14 @@ fn assert_caught(id: &str, w: &World) {
 #[test]
 fn inv_001_no_loss_catches_a_dropped_spool_entry() {
     let (_, mut w) = world(BASE);
-    apply(&mut w, Event::Send { from: TONY, to: KEN, body: "a".into() });
+    apply(
+        &mut w,
+        Event::Send {
+            from: TONY,
+            to: KEN,
+            body: "a".into(),
+        },
+    );
     assert!(check("INV-001", &w).is_ok());
     w.state.spoolers[0].entries.clear();
     assert_caught("INV-001", &w);
@@ -58,11 +79,19 @@ fn inv_002_no_duplicate_catches_a_second_copy() {
 #[test]
 fn inv_003_classification_catches_a_federated_missed_conversation() {
     let mut w = delivered_world();
-    let item = w.state.mailboxes[3].items.iter_mut().find(|i| i.kind == ItemKind::Delivered).unwrap();
+    let item = w.state.mailboxes[3]
+        .items
+        .iter_mut()
+        .find(|i| i.kind == ItemKind::Delivered)
+        .unwrap();
     item.class = MessageClass::MissedConversation;
     assert_caught("INV-003", &w);
     let mut w = delivered_world();
-    let item = w.state.mailboxes[3].items.iter_mut().find(|i| i.kind == ItemKind::Delivered).unwrap();
+    let item = w.state.mailboxes[3]
+        .items
+        .iter_mut()
+        .find(|i| i.kind == ItemKind::Delivered)
+        .unwrap();
     item.folders = FolderSet::of(&[Folder::Inbox, Folder::ConversationHistory]);
     assert_caught("INV-003", &w);
 }
@@ -70,7 +99,14 @@ fn inv_003_classification_catches_a_federated_missed_conversation() {
 #[test]
 fn inv_004_gating_catches_a_message_spooled_against_policy() {
     let (_, mut w) = world(BASE);
-    apply(&mut w, Event::Send { from: TONY, to: KEN, body: "a".into() });
+    apply(
+        &mut w,
+        Event::Send {
+            from: TONY,
+            to: KEN,
+            body: "a".into(),
+        },
+    );
     assert!(check("INV-004", &w).is_ok());
     let facts = w.state.ledger[0].gate_facts.as_mut().unwrap();
     facts.auto_archiving = false;
@@ -97,14 +133,26 @@ fn inv_006_drafts_catches_a_draft_from_a_fixed_client() {
 #[test]
 fn inv_007_notification_catches_a_double_and_a_missing_notification() {
     let mut w = delivered_world();
-    apply(&mut w, Event::SignIn { user: KEN, presence: offline_im::domain::Presence::Available });
+    apply(
+        &mut w,
+        Event::SignIn {
+            user: KEN,
+            presence: offline_im::domain::Presence::Available,
+        },
+    );
     assert!(check("INV-007", &w).is_ok());
     assert_eq!(w.state.notifications.len(), 1);
     let n = w.state.notifications[0];
     w.state.notifications.push(n);
     assert_caught("INV-007", &w);
     let mut w = delivered_world();
-    apply(&mut w, Event::SignIn { user: KEN, presence: offline_im::domain::Presence::Available });
+    apply(
+        &mut w,
+        Event::SignIn {
+            user: KEN,
+            presence: offline_im::domain::Presence::Available,
+        },
+    );
     w.state.mailboxes[1].items[0].notified = false;
     w.state.notifications.clear();
     assert_caught("INV-007", &w);
@@ -113,8 +161,22 @@ fn inv_007_notification_catches_a_double_and_a_missing_notification() {
 #[test]
 fn inv_008_ordering_catches_an_overtaking_message() {
     let (_, mut w) = world(BASE);
-    apply(&mut w, Event::Send { from: TONY, to: KEN, body: "1".into() });
-    apply(&mut w, Event::Send { from: TONY, to: KEN, body: "2".into() });
+    apply(
+        &mut w,
+        Event::Send {
+            from: TONY,
+            to: KEN,
+            body: "1".into(),
+        },
+    );
+    apply(
+        &mut w,
+        Event::Send {
+            from: TONY,
+            to: KEN,
+            body: "2".into(),
+        },
+    );
     w.settle_until(400_000).unwrap();
     assert!(check("INV-008", &w).is_ok());
     w.state.mailboxes[1].items.reverse();
@@ -131,14 +193,31 @@ fn inv_009_archive_catches_sent_items_and_online_copies() {
     assert_eq!(copy.kind, ItemKind::SenderCopy);
     copy.to = TONY;
     w.state.mailboxes[3].items.push(copy);
-    assert!(invariants::archive(&w.deployment, &w.state).is_err() || invariants::no_duplicate(&w.deployment, &w.state).is_err());
+    assert!(
+        invariants::archive(&w.deployment, &w.state).is_err()
+            || invariants::no_duplicate(&w.deployment, &w.state).is_err()
+    );
 }
 
 #[test]
 fn inv_010_bounded_catches_too_many_attempts_and_two_in_flight() {
     let (_, mut w) = world(BASE);
-    apply(&mut w, Event::Send { from: TONY, to: KEN, body: "1".into() });
-    apply(&mut w, Event::Send { from: TONY, to: PAT, body: "2".into() });
+    apply(
+        &mut w,
+        Event::Send {
+            from: TONY,
+            to: KEN,
+            body: "1".into(),
+        },
+    );
+    apply(
+        &mut w,
+        Event::Send {
+            from: TONY,
+            to: PAT,
+            body: "2".into(),
+        },
+    );
     assert!(check("INV-010", &w).is_ok());
     w.state.spoolers[0].entries[0].attempts = w.deployment.options.attempts_max + 1;
     assert_caught("INV-010", &w);
@@ -152,8 +231,21 @@ fn inv_010_bounded_catches_too_many_attempts_and_two_in_flight() {
 #[test]
 fn inv_011_unspooled_catches_an_item_for_a_live_message() {
     let (_, mut w) = world(BASE);
-    apply(&mut w, Event::SignIn { user: KEN, presence: offline_im::domain::Presence::Available });
-    let out = apply(&mut w, Event::Send { from: TONY, to: KEN, body: "live".into() });
+    apply(
+        &mut w,
+        Event::SignIn {
+            user: KEN,
+            presence: offline_im::domain::Presence::Available,
+        },
+    );
+    let out = apply(
+        &mut w,
+        Event::Send {
+            from: TONY,
+            to: KEN,
+            body: "live".into(),
+        },
+    );
     assert_eq!(out.route.unwrap().1, Route::Live);
     assert!(check("INV-011", &w).is_ok());
     w.state.spoolers[0].accept(offline_im::domain::MessageId(1), KEN, 0, 1);
@@ -163,8 +255,18 @@ fn inv_011_unspooled_catches_an_item_for_a_live_message() {
 #[test]
 fn settled_catches_a_message_still_waiting() {
     let (_, mut w) = world(BASE);
-    apply(&mut w, Event::Send { from: TONY, to: KEN, body: "a".into() });
-    assert!(invariants::settled(&w.deployment, &w.state).is_err(), "LIVE-001 must see the waiting entry");
+    apply(
+        &mut w,
+        Event::Send {
+            from: TONY,
+            to: KEN,
+            body: "a".into(),
+        },
+    );
+    assert!(
+        invariants::settled(&w.deployment, &w.state).is_err(),
+        "LIVE-001 must see the waiting entry"
+    );
     w.drain().unwrap();
     invariants::settled(&w.deployment, &w.state).unwrap();
 }

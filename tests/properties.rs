@@ -98,10 +98,20 @@ fn to_event(w: &World, s: &Step) -> Option<Event> {
     let o = |i: u8| OrgId(i % d.orgs.len() as u8);
     let p = |i: u8| Presence::ALL[i as usize % Presence::ALL.len()];
     Some(match *s {
-        Step::Send(a, b) => Event::Send { from: u(a), to: u(b), body: format!("b{a}") },
-        Step::SignIn(a, b) => Event::SignIn { user: u(a), presence: p(b) },
+        Step::Send(a, b) => Event::Send {
+            from: u(a),
+            to: u(b),
+            body: format!("b{a}"),
+        },
+        Step::SignIn(a, b) => Event::SignIn {
+            user: u(a),
+            presence: p(b),
+        },
         Step::SignOut(a) => Event::SignOut { user: u(a) },
-        Step::Presence(a, b) => Event::SetPresence { user: u(a), presence: p(b) },
+        Step::Presence(a, b) => Event::SetPresence {
+            user: u(a),
+            presence: p(b),
+        },
         Step::Crash(a) => Event::CrashClient { user: u(a) },
         Step::Restart(a) => Event::RestartClient { user: u(a) },
         Step::EwsDown(a) => Event::EwsDown { org: o(a) },
@@ -109,7 +119,11 @@ fn to_event(w: &World, s: &Step) -> Option<Event> {
         Step::Admin(a) => {
             let text = COMMANDS[a as usize % COMMANDS.len()].to_string();
             let parsed = Box::new(cmdlets::parse(&text).expect("fixed commands parse"));
-            Event::Admin { org: OrgId(0), text, parsed }
+            Event::Admin {
+                org: OrgId(0),
+                text,
+                parsed,
+            }
         }
         Step::Internal(i) => {
             let enabled = w.state.internal_events(d);
@@ -118,8 +132,12 @@ fn to_event(w: &World, s: &Step) -> Option<Event> {
             }
             enabled[i as usize % enabled.len()].clone()
         }
-        Step::Advance(ms) => Event::AdvanceTo { at_ms: w.state.clock_ms + u64::from(ms) },
-        Step::NextTimer => Event::AdvanceTo { at_ms: w.state.next_timer_ms(d)? },
+        Step::Advance(ms) => Event::AdvanceTo {
+            at_ms: w.state.clock_ms + u64::from(ms),
+        },
+        Step::NextTimer => Event::AdvanceTo {
+            at_ms: w.state.next_timer_ms(d)?,
+        },
     })
 }
 
@@ -199,14 +217,22 @@ fn random_sequences_reach_every_outcome() {
         w.drain().unwrap();
         let s = &w.state;
         let items = || s.mailboxes.iter().flat_map(|m| m.items.iter());
-        seen[0] |= items().any(|i| i.kind == ItemKind::Delivered && i.class == MessageClass::MissedConversation);
+        seen[0] |= items()
+            .any(|i| i.kind == ItemKind::Delivered && i.class == MessageClass::MissedConversation);
         seen[1] |= items().any(|i| i.kind == ItemKind::Delivered && i.class == MessageClass::Note);
         seen[2] |= items().any(|i| i.kind == ItemKind::SenderCopy);
         seen[3] |= items().any(|i| i.kind == ItemKind::Draft);
-        seen[4] |= s.spoolers.iter().flat_map(|sp| &sp.entries).any(|e| matches!(e.status, SpoolStatus::Failed(_)));
+        seen[4] |= s
+            .spoolers
+            .iter()
+            .flat_map(|sp| &sp.entries)
+            .any(|e| matches!(e.status, SpoolStatus::Failed(_)));
         seen[5] |= s.ledger.iter().any(|r| r.route == Route::MissedMessage);
         seen[6] |= s.ledger.iter().any(|r| r.route == Route::Live);
-        seen[7] |= s.ledger.iter().any(|r| matches!(r.route, Route::Unavailable(_)));
+        seen[7] |= s
+            .ledger
+            .iter()
+            .any(|r| matches!(r.route, Route::Unavailable(_)));
         seen[8] |= !s.notifications.is_empty();
     }
     assert_eq!(seen, [true; 9], "outcomes reached: {seen:?}");

@@ -13,7 +13,11 @@ use offline_im::scenario;
 #[test]
 fn every_scenario_runs_and_matches_its_snapshot() {
     let files = common::model_files();
-    assert!(files.len() >= 20, "at least 20 scenarios, found {}", files.len());
+    assert!(
+        files.len() >= 20,
+        "at least 20 scenarios, found {}",
+        files.len()
+    );
     for path in files {
         let stem = path.file_stem().unwrap().to_string_lossy().to_string();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -38,16 +42,26 @@ fn every_scenario_names_the_requirements_it_shows() {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .collect();
-        assert!(!ids.is_empty(), "{}: empty requirement list", path.display());
+        assert!(
+            !ids.is_empty(),
+            "{}: empty requirement list",
+            path.display()
+        );
         for id in ids {
-            assert!(spec.contains(&format!("**{id}**")), "{}: {id} is not defined in SPEC.md", path.display());
+            assert!(
+                spec.contains(&format!("**{id}**")),
+                "{}: {id} is not defined in SPEC.md",
+                path.display()
+            );
         }
     }
 }
 
 #[test]
 fn the_embedded_default_is_models_default_toml() {
-    let on_disk = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/default.toml")).unwrap();
+    let on_disk =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/default.toml"))
+            .unwrap();
     assert_eq!(scenario::DEFAULT_MODEL, on_disk);
     let s = scenario::load_path(None).unwrap();
     let r = report::run(&s).unwrap();
