@@ -614,6 +614,25 @@ fn list_view(objects: &[Vec<(&str, String)>]) -> Vec<String> {
     lines
 }
 
+/// The list view of the objects a `Get-*` cmdlet returns: all of them, or
+/// the one whose identity matches. `None` when an identity matched nothing.
+fn get<'a, T: 'a>(
+    objects: impl Iterator<Item = &'a T>,
+    identity: Option<&Scope>,
+    identity_of: impl Fn(&T) -> &Scope,
+    properties: impl Fn(&T) -> Vec<(&'static str, String)>,
+) -> Option<Vec<String>> {
+    let views: Vec<Vec<(&str, String)>> = objects
+        .filter(|o| identity.is_none_or(|i| i.key() == identity_of(o).key()))
+        .map(|o| {
+            let mut props = vec![("Identity", identity_of(o).to_string())];
+            props.extend(properties(o));
+            props
+        })
+        .collect();
+    (identity.is_none() || !views.is_empty()).then(|| list_view(&views))
+}
+
 /// Applies a parsed command to one organisation's store and returns what
 /// the shell prints. On error nothing is changed.
 pub fn apply(
@@ -676,56 +695,33 @@ pub fn apply(
         ));
     }
     match &parsed.cmdlet {
-        Cmdlet::GetImConfiguration { identity } => {
-            let objects: Vec<Vec<(&str, String)>> = config
-                .im_configurations
-                .values()
-                .filter(|c| {
-                    identity
-                        .as_ref()
-                        .is_none_or(|i| i.key() == c.identity.key())
-                })
-                .map(|c| {
-                    vec![
-                        ("Identity", c.identity.to_string()),
-                        (
-                            "EnableOfflineIm",
-                            bool_text(c.enable_offline_im).to_string(),
-                        ),
-                    ]
-                })
-                .collect();
-            if let (Some(i), true) = (identity, objects.is_empty()) {
-                return Err(not_found(i, "IM configuration"));
-            }
-            Ok(list_view(&objects))
-        }
-        Cmdlet::GetClientPolicy { identity } => {
-            let objects: Vec<Vec<(&str, String)>> = config
-                .client_policies
-                .values()
-                .filter(|c| {
-                    identity
-                        .as_ref()
-                        .is_none_or(|i| i.key() == c.identity.key())
-                })
-                .map(|c| {
-                    vec![
-                        ("Identity", c.identity.to_string()),
-                        (
-                            "EnableIMAutoArchiving",
-                            c.enable_im_auto_archiving
-                                .map(|b| bool_text(b).to_string())
-                                .unwrap_or_default(),
-                        ),
-                    ]
-                })
-                .collect();
-            if let (Some(i), true) = (identity, objects.is_empty()) {
-                return Err(not_found(i, "client policy"));
-            }
-            Ok(list_view(&objects))
-        }
+        Cmdlet::GetImConfiguration { identity } => get(
+            config.im_configurations.values(),
+            identity.as_ref(),
+            |c| &c.identity,
+            |c| {
+                vec![(
+                    "EnableOfflineIm",
+                    bool_text(c.enable_offline_im).to_string(),
+                )]
+            },
+        )
+        .ok_or_else(|| {
+            not_found(
+                identity.as_ref().unwrap_or(&Scope::Global),
+                "IM configuration",
+            )
+        }),
+        Cmdlet::GetClientPolicy { identity } => get(
+            config.client_policies.values(),
+            identity.as_ref(),
+            |c| &c.identity,
+            |c| {
+                let v = c.enable_im_auto_archiving.map(|b| bool_text(b).to_string());
+                vec![("EnableIMAutoArchiving", v.unwrap_or_default())]
+            },
+        )
+        .ok_or_else(|| not_found(identity.as_ref().unwrap_or(&Scope::Global), "client policy")),
         Cmdlet::SetImConfiguration {
             identity,
             enable_offline_im,
