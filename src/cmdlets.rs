@@ -650,31 +650,35 @@ pub fn apply(
             format!("the identity of an existing {what}"),
         )
     };
-    let check_site = |s: &Scope| -> Result<(), CmdletError> {
-        if let Scope::Site(name) = s {
-            if org.profile == Profile::Online {
-                return Err(err(
-                    at,
-                    format!(
-                        "the site scope `{s}` in the Online organisation `{}`",
-                        org.name
-                    ),
-                    "`Global` or a per-user policy (Online has no sites)",
-                ));
-            }
-            if !org.sites.iter().any(|x| x.eq_ignore_ascii_case(name)) {
-                return Err(err(
-                    at,
-                    format!("the unknown site `{name}`"),
-                    format!(
-                        "one of the sites of `{}`: {}",
-                        org.name,
-                        crate::domain::join_names(org.sites.iter().map(String::as_str))
-                    ),
-                ));
-            }
+    // Validates a site scope and returns it with the site spelt as the
+    // deployment spells it, so `Get-*` shows `Site:Redmond` whatever the
+    // case it was typed in.
+    let check_site = |s: &Scope| -> Result<Scope, CmdletError> {
+        let Scope::Site(name) = s else {
+            return Ok(s.clone());
+        };
+        if org.profile == Profile::Online {
+            return Err(err(
+                at,
+                format!(
+                    "the site scope `{s}` in the Online organisation `{}`",
+                    org.name
+                ),
+                "`Global` or a per-user policy (Online has no sites)",
+            ));
         }
-        Ok(())
+        match org.sites.iter().find(|x| x.eq_ignore_ascii_case(name)) {
+            Some(canonical) => Ok(Scope::Site(canonical.clone())),
+            None => Err(err(
+                at,
+                format!("the unknown site `{name}`"),
+                format!(
+                    "one of the sites of `{}`: {}",
+                    org.name,
+                    crate::domain::join_names(org.sites.iter().map(String::as_str))
+                ),
+            )),
+        }
     };
     if matches!(
         parsed.cmdlet,
@@ -726,7 +730,7 @@ pub fn apply(
             identity,
             enable_offline_im,
         } => {
-            check_site(identity)?;
+            let identity = &check_site(identity)?;
             let Some(c) = config.im_configurations.get_mut(&identity.key()) else {
                 return Err(not_found(
                     identity,
@@ -742,7 +746,7 @@ pub fn apply(
             identity,
             enable_offline_im,
         } => {
-            check_site(identity)?;
+            let identity = &check_site(identity)?;
             if config.im_configurations.contains_key(&identity.key()) {
                 return Err(err(
                     at,
@@ -777,7 +781,7 @@ pub fn apply(
             identity,
             enable_im_auto_archiving,
         } => {
-            check_site(identity)?;
+            let identity = &check_site(identity)?;
             let Some(p) = config.client_policies.get_mut(&identity.key()) else {
                 return Err(not_found(
                     identity,
@@ -800,7 +804,7 @@ pub fn apply(
                     "a site or per-user identity (use Set-CsClientPolicy -Identity Global to change the global policy)",
                 ));
             }
-            check_site(identity)?;
+            let identity = &check_site(identity)?;
             if config.client_policies.contains_key(&identity.key()) {
                 return Err(err(
                     at,
