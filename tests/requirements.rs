@@ -54,6 +54,12 @@ fn relog(w: &mut World, u: UserId) {
     );
 }
 
+/// A world on BASE with one passage of its text replaced.
+fn world_with(from: &str, to: &str) -> World {
+    assert!(BASE.contains(from), "BASE lacks {from:?}");
+    world(&BASE.replacen(from, to, 1)).1
+}
+
 /// BASE with Tony's client changed.
 fn tony_with(install: &str, build: &str, mailbox: &str, released: &str) -> World {
     let text = BASE.replacen(
@@ -135,12 +141,10 @@ fn oim_005_ews_must_be_available_to_send() {
     apply(&mut w, Event::EwsUp { org: CONTOSO });
     w.settle_until(300_000).unwrap();
     assert!(w.state.delivered(MessageId(1)));
-    let text = BASE.replacen(
+    let mut w = world_with(
         "federated_with = [\"fabrikam\"]",
         "federated_with = [\"fabrikam\"]\news_published = false",
-        1,
     );
-    let (_, mut w) = world(&text);
     assert_eq!(
         send(&mut w, TONY, KEN),
         Route::Unavailable(Unavailable::EwsNotPublished)
@@ -208,12 +212,10 @@ fn oim_007_enable_im_auto_archiving_gates_senders_and_defaults_true() {
 
 #[test]
 fn oim_008_no_check_that_the_recipient_can_receive() {
-    let text = BASE.replacen(
+    let mut w = world_with(
         "name = \"Ann Beebe\"\norg = \"contoso\"\nmailbox = \"on-premises\"",
         "name = \"Ann Beebe\"\norg = \"contoso\"\nmailbox = \"none\"",
-        1,
     );
-    let (_, mut w) = world(&text);
     assert_eq!(
         send(&mut w, TONY, ANN),
         Route::Offline,
@@ -510,12 +512,7 @@ fn oim_022_im_configuration_cmdlets_exist_only_on_server_2015_cu3_and_later() {
     let (_, mut w) = world(BASE);
     let e = admin(&mut w, OrgId(1), "Get-CsImConfiguration").unwrap_err();
     assert!(e.contains("Online"), "{e}");
-    let old = BASE.replacen(
-        "server_version = \"2015-cu3\"",
-        "server_version = \"2015\"",
-        1,
-    );
-    let (_, mut w) = world(&old);
+    let mut w = world_with("server_version = \"2015-cu3\"", "server_version = \"2015\"");
     assert!(
         admin(
             &mut w,
@@ -525,12 +522,7 @@ fn oim_022_im_configuration_cmdlets_exist_only_on_server_2015_cu3_and_later() {
         .unwrap_err()
         .contains("CU3")
     );
-    let new = BASE.replacen(
-        "server_version = \"2015-cu3\"",
-        "server_version = \"2019\"",
-        1,
-    );
-    let (_, mut w) = world(&new);
+    let mut w = world_with("server_version = \"2015-cu3\"", "server_version = \"2019\"");
     assert!(admin(&mut w, CONTOSO, "Get-CsImConfiguration").is_ok());
 }
 
@@ -615,8 +607,7 @@ fn dec_001_presence_routing_table() {
 
 #[test]
 fn dec_002_no_route_between_organisations_that_are_not_federated() {
-    let text = BASE.replacen("federated_with = [\"fabrikam\"]", "", 1);
-    let (_, mut w) = world(&text);
+    let mut w = world_with("federated_with = [\"fabrikam\"]", "");
     assert_eq!(
         send(&mut w, TONY, PAT),
         Route::Unavailable(Unavailable::NotFederated)
@@ -661,12 +652,10 @@ fn dec_003_retries_every_two_minutes_and_are_bounded() {
 #[test]
 fn dec_004_a_resend_after_a_crash_is_deduplicated_by_message_id() {
     for dedup in [true, false] {
-        let text = BASE.replacen(
+        let mut w = world_with(
             "name = \"base\"",
             &format!("name = \"b\"\n[deployment.options]\ndedup = {dedup}"),
-            1,
         );
-        let (_, mut w) = world(&text);
         send(&mut w, TONY, KEN);
         apply(&mut w, Event::AdvanceTo { at_ms: 120_000 });
         apply(&mut w, Event::Pickup { user: TONY });
@@ -742,12 +731,10 @@ fn dec_006_a_later_message_never_overtakes_an_earlier_one_to_the_same_recipient(
 
 #[test]
 fn dec_007_recipient_without_mailbox_fails_permanently_and_is_kept() {
-    let text = BASE.replacen(
+    let mut w = world_with(
         "name = \"Ann Beebe\"\norg = \"contoso\"\nmailbox = \"on-premises\"",
         "name = \"Ann Beebe\"\norg = \"contoso\"\nmailbox = \"none\"",
-        1,
     );
-    let (_, mut w) = world(&text);
     send(&mut w, TONY, ANN);
     w.settle_until(1_000_000).unwrap();
     let e = w.state.spooler(TONY).entries[0];
@@ -891,8 +878,10 @@ fn dec_014_online_has_no_im_configuration_and_no_sites() {
 
 #[test]
 fn dec_015_the_missed_message_gate_is_the_recipients_and_falls_back_to_live() {
-    let text = BASE.replacen("name = \"Ken Myer\"\norg = \"contoso\"\nsite = \"Redmond\"\nmailbox = \"online\"\ninstall = \"c2r\"", "name = \"Ken Myer\"\norg = \"contoso\"\nsite = \"Redmond\"\nmailbox = \"online\"\ninstall = \"msi\"", 1);
-    let (_, mut w) = world(&text);
+    let mut w = world_with(
+        "name = \"Ken Myer\"\norg = \"contoso\"\nsite = \"Redmond\"\nmailbox = \"online\"\ninstall = \"c2r\"",
+        "name = \"Ken Myer\"\norg = \"contoso\"\nsite = \"Redmond\"\nmailbox = \"online\"\ninstall = \"msi\"",
+    );
     apply(
         &mut w,
         Event::SignIn {
@@ -907,12 +896,7 @@ fn dec_015_the_missed_message_gate_is_the_recipients_and_falls_back_to_live() {
 
 #[test]
 fn dec_016_servers_before_cu3_offer_no_offline_im() {
-    let old = BASE.replacen(
-        "server_version = \"2015-cu3\"",
-        "server_version = \"2015\"",
-        1,
-    );
-    let (_, mut w) = world(&old);
+    let mut w = world_with("server_version = \"2015-cu3\"", "server_version = \"2015\"");
     assert_eq!(
         send(&mut w, TONY, KEN),
         Route::Unavailable(Unavailable::ServerTooOld)
@@ -921,8 +905,10 @@ fn dec_016_servers_before_cu3_offer_no_offline_im() {
 
 #[test]
 fn dec_017_the_writer_needs_its_own_mailbox() {
-    let text = BASE.replacen("mailbox = \"online\"\ninstall = \"c2r\"\nbuild = \"16.0.6920.1000\"\nreleased = \"2016-07-12\"\nsigned_in = true", "mailbox = \"none\"\ninstall = \"c2r\"\nbuild = \"16.0.6920.1000\"\nreleased = \"2016-07-12\"\nsigned_in = true", 1);
-    let (_, mut w) = world(&text);
+    let mut w = world_with(
+        "mailbox = \"online\"\ninstall = \"c2r\"\nbuild = \"16.0.6920.1000\"\nreleased = \"2016-07-12\"\nsigned_in = true",
+        "mailbox = \"none\"\ninstall = \"c2r\"\nbuild = \"16.0.6920.1000\"\nreleased = \"2016-07-12\"\nsigned_in = true",
+    );
     assert_eq!(
         send(&mut w, TONY, KEN),
         Route::Unavailable(Unavailable::NoOwnMailbox)
@@ -931,12 +917,10 @@ fn dec_017_the_writer_needs_its_own_mailbox() {
 
 #[test]
 fn dec_018_a_full_spooler_refuses_instead_of_dropping() {
-    let text = BASE.replacen(
+    let mut w = world_with(
         "name = \"base\"",
         "name = \"b\"\n[deployment.options]\nspool_capacity = 2",
-        1,
     );
-    let (_, mut w) = world(&text);
     assert_eq!(send(&mut w, TONY, KEN), Route::Offline);
     assert_eq!(send(&mut w, TONY, ANN), Route::Offline);
     assert_eq!(
@@ -1089,12 +1073,10 @@ fn dec_023_spool_processing_needs_a_signed_in_client() {
 
 #[test]
 fn dec_024_an_outage_fails_requests_in_flight() {
-    let text = BASE.replacen(
+    let mut w = world_with(
         "name = \"base\"",
         "name = \"b\"\n[deployment.options]\news_latency_ms = 1000",
-        1,
     );
-    let (_, mut w) = world(&text);
     send(&mut w, TONY, KEN);
     apply(&mut w, Event::AdvanceTo { at_ms: 120_000 });
     apply(&mut w, Event::Pickup { user: TONY });
