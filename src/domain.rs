@@ -31,7 +31,7 @@ pub struct OrgId(pub u8);
 
 /// A message's stable identity, assigned when the sender's client accepts
 /// it. The same id travels in every EWS attempt, which is what lets the
-/// mailbox deduplicate a resend after a crash (DEC-005).
+/// mailbox deduplicate a resend after a crash (DEC-004, DEC-005).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MessageId(pub u32);
 
@@ -406,25 +406,30 @@ impl Default for Options {
     }
 }
 
-/// Errors found while assembling a deployment; the scenario loader turns
-/// them into file, line and column diagnostics.
+/// Errors found while assembling a deployment. Each names the index of the
+/// offending entry, so that the scenario loader can point at its place in
+/// the file; this is the one place these rules are checked.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DeploymentError {
-    #[error("duplicate organisation name `{0}`; each organisation needs a unique name")]
-    DuplicateOrg(String),
-    #[error("duplicate user `{0}`; display names and SIP addresses must be unique")]
-    DuplicateUser(String),
-    #[error("unknown organisation `{found}`; expected one of: {expected}")]
-    UnknownOrg { found: String, expected: String },
-    #[error("unknown site `{found}` in organisation `{org}`; expected one of: {expected}")]
-    UnknownSite {
-        found: String,
-        org: String,
-        expected: String,
+    #[error("found the duplicate organisation name `{name}`, expected unique names")]
+    DuplicateOrg { index: usize, name: String },
+    #[error("found the duplicate site `{name}`, expected unique site names")]
+    DuplicateSite {
+        org: usize,
+        index: usize,
+        name: String,
     },
-    #[error("organisation `{0}` cannot be federated with itself")]
-    SelfFederation(String),
-    #[error("too many {what}: found {found}, the model allows at most {max}")]
+    #[error(
+        "found the duplicate user `{name}` (clashes with `{clashes_with}`), expected unique display names and SIP addresses"
+    )]
+    DuplicateUser {
+        index: usize,
+        name: String,
+        clashes_with: String,
+    },
+    #[error("found an organisation federated with itself, expected another organisation")]
+    SelfFederation { index: usize },
+    #[error("found {found} {what}, expected at most {max}")]
     TooMany {
         what: &'static str,
         found: usize,
@@ -468,27 +473,23 @@ impl Deployment {
                 max: USERS_MAX,
             });
         }
-        for (i, org) in orgs.iter().enumerate() {
-            if orgs[..i]
-                .iter()
-                .any(|o| o.name.eq_ignore_ascii_case(&org.name))
-            {
-                return Err(DeploymentError::DuplicateOrg(org.name.clone()));
-            }
-        }
+        validate_orgs(&orgs)?;
         for (i, user) in users.iter().enumerate() {
-            if users[..i].iter().any(|u| {
+            let clash = users[..i].iter().find(|u| {
                 u.name.eq_ignore_ascii_case(&user.name) || u.sip.eq_ignore_ascii_case(&user.sip)
-            }) {
-                return Err(DeploymentError::DuplicateUser(user.name.clone()));
+            });
+            if let Some(prev) = clash {
+                return Err(DeploymentError::DuplicateUser {
+                    index: i,
+                    name: user.name.clone(),
+                    clashes_with: prev.name.clone(),
+                });
             }
         }
         let mut pairs: Vec<(OrgId, OrgId)> = Vec::with_capacity(federation.len());
-        for (a, b) in federation {
+        for (i, (a, b)) in federation.into_iter().enumerate() {
             if a == b {
-                return Err(DeploymentError::SelfFederation(
-                    orgs[a.0 as usize].name.clone(),
-                ));
+                return Err(DeploymentError::SelfFederation { index: i });
             }
             pairs.push((a.min(b), a.max(b)));
         }
@@ -563,6 +564,34 @@ impl Deployment {
     pub fn org_names(&self) -> String {
         join_names(self.orgs.iter().map(|o| o.name.as_str()))
     }
+}
+
+/// Checks organisation names and each organisation's site names for
+/// uniqueness (case-insensitively). `Deployment::new` calls it; the scenario
+/// loader calls it before resolving names, so a duplicate is reported as
+/// such rather than as a failed lookup.
+pub fn validate_orgs(orgs: &[Org]) -> Result<(), DeploymentError> {
+    for (i, org) in orgs.iter().enumerate() {
+        if orgs[..i]
+            .iter()
+            .any(|o| o.name.eq_ignore_ascii_case(&org.name))
+        {
+            return Err(DeploymentError::DuplicateOrg {
+                index: i,
+                name: org.name.clone(),
+            });
+        }
+        for (j, site) in org.sites.iter().enumerate() {
+            if org.sites[..j].iter().any(|x| x.eq_ignore_ascii_case(site)) {
+                return Err(DeploymentError::DuplicateSite {
+                    org: i,
+                    index: j,
+                    name: site.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Joins names as `a`, `b`, `c` for diagnostics.

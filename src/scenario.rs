@@ -269,7 +269,7 @@ pub fn load(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         src.error_at(at, e.message().trim_end().replace('\n', "; "))
     })?;
     let options = build_options(&src, &raw.deployment.options)?;
-    let (deployment, org_spans) = build_deployment(&src, &raw.deployment, options)?;
+    let deployment = build_deployment(&src, &raw.deployment, options)?;
     let deployment = Arc::new(deployment);
     let d = &deployment;
 
@@ -288,7 +288,6 @@ pub fn load(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             setup.push(cmdlet_event(&src, org, command, 0, command.span())?);
         }
     }
-    let _ = org_spans;
 
     let mut initial_sign_ins = Vec::new();
     for (i, u) in raw.deployment.users.iter().enumerate() {
@@ -395,9 +394,8 @@ fn build_deployment(
     src: &Source<'_>,
     raw: &RawDeployment,
     options: Options,
-) -> Result<(Deployment, Vec<Range<usize>>), ScenarioError> {
+) -> Result<Deployment, ScenarioError> {
     let mut orgs = Vec::new();
-    let mut spans = Vec::new();
     for o in &raw.orgs {
         let ro = o.get_ref();
         let server_version = match (ro.profile, &ro.server_version) {
@@ -411,33 +409,6 @@ fn build_deployment(
         if ro.profile == Profile::Online && !ro.sites.is_empty() {
             return Err(src.error(&ro.sites[0].span(), "found `sites` on an Online organisation, expected them only with profile = \"server\""));
         }
-        for (i, s) in ro.sites.iter().enumerate() {
-            if ro.sites[..i]
-                .iter()
-                .any(|p| p.get_ref().eq_ignore_ascii_case(s.get_ref()))
-            {
-                return Err(src.error(
-                    &s.span(),
-                    format!(
-                        "found the duplicate site `{}`, expected unique site names",
-                        s.get_ref()
-                    ),
-                ));
-            }
-        }
-        if let Some(n) = orgs
-            .iter()
-            .position(|x: &Org| x.name.eq_ignore_ascii_case(ro.name.get_ref()))
-        {
-            let _ = n;
-            return Err(src.error(
-                &ro.name.span(),
-                format!(
-                    "found the duplicate organisation name `{}`, expected unique names",
-                    ro.name.get_ref()
-                ),
-            ));
-        }
         orgs.push(Org {
             name: ro.name.get_ref().clone(),
             profile: ro.profile,
@@ -445,8 +416,8 @@ fn build_deployment(
             sites: ro.sites.iter().map(|s| s.get_ref().clone()).collect(),
             ews_published: ro.ews_published,
         });
-        spans.push(o.span());
     }
+    crate::domain::validate_orgs(&orgs).map_err(|e| place(src, raw, &[], e))?;
     if orgs.is_empty() {
         return Err(src.error_at(
             0,
@@ -469,16 +440,11 @@ fn build_deployment(
             })
     };
     let mut federation = Vec::new();
+    let mut federation_spans = Vec::new();
     for (i, o) in raw.orgs.iter().enumerate() {
         for f in &o.get_ref().federated_with {
-            let other = find_org(f)?;
-            if other.0 as usize == i {
-                return Err(src.error(
-                    &f.span(),
-                    "found an organisation federated with itself, expected another organisation",
-                ));
-            }
-            federation.push((OrgId(i as u8), other));
+            federation.push((OrgId(i as u8), find_org(f)?));
+            federation_spans.push(f.span());
         }
     }
     let mut users: Vec<User> = Vec::new();
@@ -528,15 +494,6 @@ fn build_deployment(
                 o.name.to_ascii_lowercase()
             ),
         };
-        if let Some(prev) = users
-            .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(&name) || p.sip.eq_ignore_ascii_case(&sip))
-        {
-            return Err(src.error(
-                &ru.name.span(),
-                format!("found the duplicate user `{name}` (clashes with `{}`), expected unique display names and SIP addresses", prev.name),
-            ));
-        }
         users.push(User {
             name,
             sip,
@@ -556,9 +513,30 @@ fn build_deployment(
             "found no `[[deployment.users]]`, expected at least one user",
         ));
     }
-    let deployment = Deployment::new(orgs, federation, users, options)
-        .map_err(|e: DeploymentError| src.error_at(0, e.to_string()))?;
-    Ok((deployment, spans))
+    // Deployment::new is the one place the uniqueness rules live; here its
+    // error is only placed at the entry it names.
+    Deployment::new(orgs, federation, users, options)
+        .map_err(|e| place(src, raw, &federation_spans, e))
+}
+
+/// Places a deployment error at the entry it names. `Deployment::new` is
+/// the one place the uniqueness rules live.
+fn place(
+    src: &Source<'_>,
+    raw: &RawDeployment,
+    federation_spans: &[Range<usize>],
+    e: DeploymentError,
+) -> ScenarioError {
+    let span = match &e {
+        DeploymentError::DuplicateOrg { index, .. } => raw.orgs[*index].get_ref().name.span(),
+        DeploymentError::DuplicateSite { org, index, .. } => {
+            raw.orgs[*org].get_ref().sites[*index].span()
+        }
+        DeploymentError::DuplicateUser { index, .. } => raw.users[*index].get_ref().name.span(),
+        DeploymentError::SelfFederation { index } => federation_spans[*index].clone(),
+        DeploymentError::TooMany { .. } => 0..0,
+    };
+    src.error(&span, e.to_string())
 }
 
 fn parse_presence(src: &Source<'_>, p: &Spanned<String>) -> Result<Presence, ScenarioError> {

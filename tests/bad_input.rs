@@ -133,7 +133,16 @@ fn duplicate_names_are_rejected_where_they_stand() {
         "sites = [\"Redmond\"]",
         "sites = [\"Redmond\", \"redmond\"]",
     );
-    assert!(load_err(&text).message.contains("duplicate site"));
+    let e = load_err(&text);
+    assert_eq!((e.line, e.column), position_of(&text, "\"redmond\""));
+    assert!(e.message.contains("duplicate site"), "{e}");
+    let text = base_with(
+        "federated_with = [\"fabrikam\"]",
+        "federated_with = [\"fabrikam\", \"contoso\"]",
+    );
+    let e = load_err(&text);
+    assert_eq!((e.line, e.column), position_of(&text, "\"contoso\"]"));
+    assert!(e.message.contains("federated with itself"), "{e}");
     let text = base_with(
         "name = \"base\"",
         "name = \"base\"\n[setup]\ncontoso = [\"New-CsClientPolicy -Identity X\", \"New-CsClientPolicy -Identity x\"]",

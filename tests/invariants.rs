@@ -189,14 +189,15 @@ fn inv_009_archive_catches_sent_items_and_online_copies() {
     w.state.mailboxes[0].items[0].folders = FolderSet::of(&[Folder::SentItems]);
     assert_caught("INV-009", &w);
     let mut w = delivered_world();
+    // A sender copy in Pat's Online mailbox: INV-009 alone must object.
     let mut copy = w.state.mailboxes[0].items[0];
     assert_eq!(copy.kind, ItemKind::SenderCopy);
+    copy.message = w.state.ledger[1].id;
+    copy.from = PAT;
     copy.to = TONY;
     w.state.mailboxes[3].items.push(copy);
-    assert!(
-        invariants::archive(&w.deployment, &w.state).is_err()
-            || invariants::no_duplicate(&w.deployment, &w.state).is_err()
-    );
+    let why = invariants::archive(&w.deployment, &w.state).unwrap_err();
+    assert!(why.contains("Online mailbox of Pat Coleman"), "{why}");
 }
 
 #[test]
