@@ -11,9 +11,11 @@
 //! What it deliberately does not do: no rule and no formatting of results
 //! lives here; it calls `scenario`, `report` and `world`.
 
+use crate::check;
 use crate::report::{self, RunError};
 use crate::scenario;
 use clap::{Parser, Subcommand};
+use stateright::Model;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -45,6 +47,36 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Model-check a world over every interleaving of its events.
+    Check {
+        /// The model (models/*.toml with a [check] section); the embedded
+        /// models/default.toml if omitted.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Checker threads; counterexamples are shortest and reproducible
+        /// with one thread.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: u16,
+        /// Stop exploring below this depth (a bounded check).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        depth: Option<u32>,
+        /// Explore breadth-first without symmetry reduction even when some
+        /// users are interchangeable.
+        #[arg(long)]
+        no_symmetry: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve stateright's Explorer for the model, to click through states.
+    Explore {
+        /// The model; the embedded models/default.toml if omitted.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: String,
+    },
 }
 
 /// Runs the CLI with the given arguments, writing to `out` and `err`, and
@@ -73,6 +105,96 @@ pub fn main_with(
     };
     match cli.command {
         Command::Run { scenario, json } => run(scenario, json, out, err),
+        Command::Check {
+            model,
+            threads,
+            depth,
+            no_symmetry,
+            json,
+        } => {
+            let opts = check::CheckOptions {
+                threads: usize::from(threads),
+                depth_max: depth.map(|d| d as usize),
+                symmetry: !no_symmetry,
+            };
+            run_check(model, opts, json, out, err)
+        }
+        Command::Explore { model, addr } => explore(model, &addr, out, err),
+    }
+}
+
+/// Loads a scenario, printing its diagnostic on failure.
+fn load(path: Option<&std::path::Path>, err: &mut dyn Write) -> Option<scenario::Scenario> {
+    match scenario::load_path(path) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            let _ = writeln!(err, "{e}");
+            None
+        }
+    }
+}
+
+/// Loads a scenario and builds its checker model.
+fn load_model(
+    path: Option<&std::path::Path>,
+    err: &mut dyn Write,
+) -> Option<(scenario::Scenario, check::CheckModel)> {
+    let scenario = load(path, err)?;
+    match check::CheckModel::new(&scenario) {
+        Ok(m) => Some((scenario, m)),
+        Err(e) => {
+            let _ = writeln!(err, "{e}");
+            None
+        }
+    }
+}
+
+fn run_check(
+    path: Option<PathBuf>,
+    opts: check::CheckOptions,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let Some((scenario, model)) = load_model(path.as_deref(), err) else {
+        return EXIT_BAD_INPUT;
+    };
+    let report = check::run(model, &scenario.file, &scenario.name, opts);
+    let text = if json {
+        serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    } else {
+        check::render_text(&report)
+    };
+    let _ = writeln!(out, "{text}");
+    if report.holds() {
+        EXIT_OK
+    } else {
+        EXIT_VIOLATION
+    }
+}
+
+fn explore(path: Option<PathBuf>, addr: &str, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let Some((scenario, model)) = load_model(path.as_deref(), err) else {
+        return EXIT_BAD_INPUT;
+    };
+    // stateright's server panics if it cannot bind, so bind once first to
+    // turn a taken or malformed address into a clear error.
+    if let Err(e) = std::net::TcpListener::bind(addr) {
+        let _ = writeln!(
+            err,
+            "error: cannot listen on `{addr}`: {e}; expected a free HOST:PORT such as 127.0.0.1:3000"
+        );
+        return EXIT_BAD_INPUT;
+    }
+    let _ = writeln!(
+        out,
+        "Explorer for {} ({}) at http://{addr}/ (Ctrl-C to stop)",
+        scenario.name, scenario.file
+    );
+    let _ = out.flush();
+    let _checker = model.checker().serve(addr);
+    loop {
+        std::thread::park();
     }
 }
 

@@ -5,6 +5,7 @@
 //! The rule book is `world::step`; everything else either feeds it
 //! (`scenario`, `cmdlets`) or drives it (`cli`).
 
+pub mod check;
 pub mod cli;
 pub mod cmdlets;
 pub mod dispatch;

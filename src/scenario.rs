@@ -14,6 +14,7 @@
 //! What it deliberately does not do: no rule lives here. Running a scenario
 //! is `World::apply` and `World::settle_until`, nothing else.
 
+use crate::check::Bounds;
 use crate::cmdlets::{self, Parsed};
 use crate::domain::{
     Build, Client, Date, Deployment, DeploymentError, Install, MailboxLocation, Options, Org,
@@ -141,6 +142,33 @@ struct RawScenario {
     #[serde(default)]
     timeline: Vec<Spanned<RawEntry>>,
     end_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    check: RawCheck,
+}
+
+/// The `[check]` section: the bounds of the model checker's world.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    messages_max: Option<Spanned<u8>>,
+    user_events_max: Option<Spanned<u8>>,
+    crashes_max: Option<Spanned<u8>>,
+    outages_max: Option<Spanned<u8>>,
+    presences: Option<Vec<Spanned<String>>>,
+    senders: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    admin: Vec<Spanned<RawAdmin>>,
+    #[serde(default)]
+    unreachable: Vec<Spanned<String>>,
+    ews_latency_ms: Option<u64>,
+}
+
+/// One cmdlet the checker may run once, at any point.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    org: Option<Spanned<String>>,
+    cmdlet: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -259,6 +287,8 @@ pub struct Scenario {
     pub initial_sign_ins: Vec<TimedEvent>,
     pub timeline: Vec<TimedEvent>,
     pub end_ms: u64,
+    /// The model checker's bounds (`[check]`), defaults when absent.
+    pub check: Bounds,
 }
 
 /// Loads a scenario from text; `file` names it in diagnostics.
@@ -348,6 +378,7 @@ pub fn load(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             "found an empty `name`, expected a short title",
         ));
     }
+    let check = build_check(&src, d, &raw.check)?;
     Ok(Scenario {
         file: file.to_string(),
         text: text.to_string(),
@@ -358,6 +389,123 @@ pub fn load(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         initial_sign_ins,
         timeline,
         end_ms,
+        check,
+    })
+}
+
+/// A count from `[check]` within `0..=max`, or its default.
+fn bounded_count(
+    src: &Source<'_>,
+    key: &str,
+    value: &Option<Spanned<u8>>,
+    default: u8,
+    max: u8,
+) -> Result<u8, ScenarioError> {
+    match value {
+        None => Ok(default),
+        Some(v) if *v.get_ref() <= max => Ok(*v.get_ref()),
+        Some(v) => Err(src.error(
+            &v.span(),
+            format!(
+                "found check.{key} = {}, expected 0 to {max} (the checker explores every interleaving, so its world must stay small)",
+                v.get_ref()
+            ),
+        )),
+    }
+}
+
+fn build_check(src: &Source<'_>, d: &Deployment, raw: &RawCheck) -> Result<Bounds, ScenarioError> {
+    let defaults = Bounds::default_for(d);
+    let presences = match &raw.presences {
+        None => defaults.presences,
+        Some(list) => list
+            .iter()
+            .map(|p| parse_presence(src, p))
+            .collect::<Result<_, _>>()?,
+    };
+    let senders = match &raw.senders {
+        None => defaults.senders,
+        Some(list) => list
+            .iter()
+            .map(|u| find_user(src, d, u))
+            .collect::<Result<_, _>>()?,
+    };
+    if raw.admin.len() > Bounds::ADMIN_MAX {
+        return Err(src.error(
+            &raw.admin[Bounds::ADMIN_MAX].span(),
+            format!(
+                "found {} check.admin entries, expected at most {}",
+                raw.admin.len(),
+                Bounds::ADMIN_MAX
+            ),
+        ));
+    }
+    let mut admin = Vec::new();
+    for entry in &raw.admin {
+        let a = entry.get_ref();
+        let org = match &a.org {
+            Some(o) => find_org(src, d, o)?,
+            None if d.orgs.len() == 1 => OrgId(0),
+            None => {
+                return Err(src.error(
+                    &a.cmdlet.span(),
+                    format!("found a check.admin cmdlet without `org` in a deployment of {} organisations, expected `org = ` one of {}", d.orgs.len(), d.org_names()),
+                ));
+            }
+        };
+        admin.push(cmdlet_event(src, org, &a.cmdlet, 0, entry.span())?.event);
+    }
+    let mut unreachable = Vec::new();
+    for name in &raw.unreachable {
+        let Some(probe) = crate::check::REACH
+            .iter()
+            .find(|r| r.name == name.get_ref())
+        else {
+            return Err(src.error(
+                &name.span(),
+                format!(
+                    "found check.unreachable = `{}`, expected one of {}",
+                    name.get_ref(),
+                    crate::domain::join_names(crate::check::REACH.iter().map(|r| r.name))
+                ),
+            ));
+        };
+        unreachable.push(probe.name);
+    }
+    Ok(Bounds {
+        messages_max: bounded_count(
+            src,
+            "messages_max",
+            &raw.messages_max,
+            defaults.messages_max,
+            4,
+        )?,
+        user_events_max: bounded_count(
+            src,
+            "user_events_max",
+            &raw.user_events_max,
+            defaults.user_events_max,
+            6,
+        )?,
+        crashes_max: bounded_count(
+            src,
+            "crashes_max",
+            &raw.crashes_max,
+            defaults.crashes_max,
+            3,
+        )?,
+        outages_max: bounded_count(
+            src,
+            "outages_max",
+            &raw.outages_max,
+            defaults.outages_max,
+            3,
+        )?,
+        presences,
+        senders,
+        admin,
+        unreachable,
+        ews_latency_ms: raw.ews_latency_ms.unwrap_or(defaults.ews_latency_ms),
     })
 }
 

@@ -294,6 +294,63 @@ impl State {
         self.mailbox(r.to).holds(m, ItemKind::Delivered)
     }
 
+    /// The same state with every user `u` renamed to `to[u]`: the
+    /// per-user vectors are permuted and every stored user id rewritten.
+    /// The model checker's symmetry reduction uses it for users the
+    /// deployment cannot tell apart; `to` must be a permutation.
+    pub fn rename_users(&self, to: &[UserId]) -> State {
+        let r = |u: UserId| to[u.0 as usize];
+        let permute = |n: usize| {
+            let mut from = vec![0usize; n];
+            for (old, new) in to.iter().enumerate() {
+                from[new.0 as usize] = old;
+            }
+            from
+        };
+        let from = permute(to.len());
+        let mut out = self.clone();
+        for c in &mut out.config {
+            c.grants = c.grants.iter().map(|(u, k)| (r(*u), k.clone())).collect();
+        }
+        out.clients = from.iter().map(|old| self.clients[*old]).collect();
+        out.spoolers = from
+            .iter()
+            .map(|old| {
+                let mut sp = self.spoolers[*old].clone();
+                for e in &mut sp.entries {
+                    e.target = r(e.target);
+                }
+                sp
+            })
+            .collect();
+        out.mailboxes = from
+            .iter()
+            .map(|old| {
+                let mut mb = self.mailboxes[*old].clone();
+                for i in &mut mb.items {
+                    i.from = r(i.from);
+                    i.to = r(i.to);
+                }
+                mb
+            })
+            .collect();
+        for q in &mut out.requests {
+            q.writer = r(q.writer);
+        }
+        for q in &mut out.responses {
+            q.writer = r(q.writer);
+        }
+        for n in &mut out.notifications {
+            n.user = r(n.user);
+        }
+        for m in &mut out.ledger {
+            m.from = r(m.from);
+            m.to = r(m.to);
+            m.writer = m.writer.map(r);
+        }
+        out
+    }
+
     /// Internal events enabled now, in a fixed order: Exchange first, then
     /// clients reading responses, then spool timers (by user id).
     pub fn internal_events(&self, d: &Deployment) -> Vec<Event> {

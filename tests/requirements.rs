@@ -18,6 +18,10 @@ const ANN: UserId = UserId(2);
 const PAT: UserId = UserId(3);
 const CONTOSO: OrgId = OrgId(0);
 
+fn sign_in(w: &mut World, user: UserId, presence: Presence) {
+    apply(w, Event::SignIn { user, presence });
+}
+
 fn send(w: &mut World, from: UserId, to: UserId) -> Route {
     apply(
         w,
@@ -287,13 +291,7 @@ fn oim_012_unprocessable_messages_stay_in_the_history_spooler() {
 fn oim_013_every_decision_is_in_the_etl_like_trace_with_its_reason() {
     let (_, mut w) = world(BASE);
     send(&mut w, TONY, KEN);
-    apply(
-        &mut w,
-        Event::SignIn {
-            user: PAT,
-            presence: Presence::Available,
-        },
-    );
+    sign_in(&mut w, PAT, Presence::Available);
     let msi = send(&mut w, KEN, ANN);
     assert_eq!(msi, Route::Unavailable(Unavailable::SenderSignedOut));
     w.settle_until(200_000).unwrap();
@@ -333,13 +331,7 @@ fn oim_014_drafts_fill_up_only_for_old_clients_with_on_premises_mailboxes() {
 #[test]
 fn oim_015_online_does_not_archive_the_senders_copy() {
     let (_, mut w) = world(BASE);
-    apply(
-        &mut w,
-        Event::SignIn {
-            user: PAT,
-            presence: Presence::Available,
-        },
-    );
+    sign_in(&mut w, PAT, Presence::Available);
     send(&mut w, PAT, TONY);
     apply(&mut w, Event::SignOut { user: TONY });
     send(&mut w, PAT, TONY);
@@ -357,13 +349,7 @@ fn oim_016_the_recipient_is_notified_at_sign_in() {
     send(&mut w, TONY, KEN);
     w.settle_until(200_000).unwrap();
     assert!(w.state.notifications.is_empty());
-    apply(
-        &mut w,
-        Event::SignIn {
-            user: KEN,
-            presence: Presence::Available,
-        },
-    );
+    sign_in(&mut w, KEN, Presence::Available);
     assert_eq!(w.state.notifications.len(), 1);
     assert_eq!(w.state.notifications[0].at_ms, 200_000);
 }
@@ -586,13 +572,7 @@ fn dec_001_presence_routing_table() {
     }
     let (_, mut w) = world(BASE);
     assert_eq!(send(&mut w, TONY, KEN), Route::Offline, "signed out");
-    apply(
-        &mut w,
-        Event::SignIn {
-            user: KEN,
-            presence: Presence::Available,
-        },
-    );
+    sign_in(&mut w, KEN, Presence::Available);
     apply(&mut w, Event::CrashClient { user: KEN });
     assert_eq!(
         send(&mut w, TONY, KEN),
@@ -612,13 +592,7 @@ fn dec_002_no_route_between_organisations_that_are_not_federated() {
         send(&mut w, TONY, PAT),
         Route::Unavailable(Unavailable::NotFederated)
     );
-    apply(
-        &mut w,
-        Event::SignIn {
-            user: PAT,
-            presence: Presence::Available,
-        },
-    );
+    sign_in(&mut w, PAT, Presence::Available);
     assert_eq!(
         send(&mut w, TONY, PAT),
         Route::Unavailable(Unavailable::NotFederated),
@@ -662,13 +636,7 @@ fn dec_004_a_resend_after_a_crash_is_deduplicated_by_message_id() {
         apply(&mut w, Event::ExchangeProcess { writer: TONY });
         apply(&mut w, Event::CrashClient { user: TONY });
         apply(&mut w, Event::RestartClient { user: TONY });
-        apply(
-            &mut w,
-            Event::SignIn {
-                user: TONY,
-                presence: Presence::Available,
-            },
-        );
+        sign_in(&mut w, TONY, Presence::Available);
         w.settle_until(400_000).unwrap();
         let copies = w
             .state
@@ -882,13 +850,7 @@ fn dec_015_the_missed_message_gate_is_the_recipients_and_falls_back_to_live() {
         "name = \"Ken Myer\"\norg = \"contoso\"\nsite = \"Redmond\"\nmailbox = \"online\"\ninstall = \"c2r\"",
         "name = \"Ken Myer\"\norg = \"contoso\"\nsite = \"Redmond\"\nmailbox = \"online\"\ninstall = \"msi\"",
     );
-    apply(
-        &mut w,
-        Event::SignIn {
-            user: KEN,
-            presence: Presence::DoNotDisturb,
-        },
-    );
+    sign_in(&mut w, KEN, Presence::DoNotDisturb);
     assert_eq!(send(&mut w, TONY, KEN), Route::Live);
     assert_eq!(w.state.ledger[0].fallback, Some(Unavailable::MsiInstall));
     assert!(w.state.spoolers.iter().all(|s| s.entries.is_empty()));
@@ -1001,20 +963,8 @@ fn dec_021_only_missed_conversation_items_notify_once() {
     send(&mut w, TONY, KEN);
     send(&mut w, TONY, PAT);
     w.settle_until(300_000).unwrap();
-    apply(
-        &mut w,
-        Event::SignIn {
-            user: KEN,
-            presence: Presence::Available,
-        },
-    );
-    apply(
-        &mut w,
-        Event::SignIn {
-            user: PAT,
-            presence: Presence::Available,
-        },
-    );
+    sign_in(&mut w, KEN, Presence::Available);
+    sign_in(&mut w, PAT, Presence::Available);
     relog(&mut w, KEN);
     assert_eq!(w.state.notifications.len(), 1);
     assert_eq!(w.state.notifications[0].user, KEN);
@@ -1036,13 +986,7 @@ fn dec_021_only_missed_conversation_items_notify_once() {
 #[test]
 fn dec_022_missed_message_classification_uses_the_same_rule() {
     let (_, mut w) = world(BASE);
-    apply(
-        &mut w,
-        Event::SignIn {
-            user: PAT,
-            presence: Presence::DoNotDisturb,
-        },
-    );
+    sign_in(&mut w, PAT, Presence::DoNotDisturb);
     assert_eq!(send(&mut w, TONY, PAT), Route::MissedMessage);
     w.settle_until(200_000).unwrap();
     let item = &w.state.mailbox(PAT).items[0];
@@ -1060,13 +1004,7 @@ fn dec_023_spool_processing_needs_a_signed_in_client() {
     apply(&mut w, Event::SignOut { user: TONY });
     w.settle_until(1_000_000).unwrap();
     assert!(w.state.ledger[0].first_pickup_ms.is_none());
-    apply(
-        &mut w,
-        Event::SignIn {
-            user: TONY,
-            presence: Presence::Available,
-        },
-    );
+    sign_in(&mut w, TONY, Presence::Available);
     w.settle_until(1_000_000).unwrap();
     assert!(w.state.delivered(MessageId(1)));
 }
@@ -1096,13 +1034,7 @@ fn dec_024_an_outage_fails_requests_in_flight() {
 #[test]
 fn dec_025_live_ims_touch_no_mailbox() {
     let (_, mut w) = world(BASE);
-    apply(
-        &mut w,
-        Event::SignIn {
-            user: KEN,
-            presence: Presence::Busy,
-        },
-    );
+    sign_in(&mut w, KEN, Presence::Busy);
     assert_eq!(send(&mut w, TONY, KEN), Route::Live);
     w.settle_until(1_000_000).unwrap();
     assert!(w.state.mailboxes.iter().all(|m| m.items.is_empty()));
@@ -1145,4 +1077,62 @@ fn dec_027_the_malformed_seed_004_grant_line_is_rejected_not_guessed() {
         e.suggestion.as_deref(),
         Some("Grant-CsClientPolicy -Identity \"Tony Smith\" -PolicyName OfflineIM")
     );
+}
+
+#[test]
+fn dec_028_messages_written_by_different_clients_are_not_ordered() {
+    let (_, mut w) = world(BASE);
+    // m1: offline, in Tony's spooler; Contoso's EWS is down at its pickup.
+    assert_eq!(send(&mut w, TONY, PAT), Route::Offline);
+    apply(&mut w, Event::EwsDown { org: CONTOSO });
+    sign_in(&mut w, PAT, Presence::DoNotDisturb);
+    // m2: a missed message, written by Pat's own client through Fabrikam.
+    assert_eq!(send(&mut w, TONY, PAT), Route::MissedMessage);
+    w.settle_until(200_000).unwrap();
+    apply(&mut w, Event::EwsUp { org: CONTOSO });
+    w.settle_until(600_000).unwrap();
+    assert_invariants(&w);
+    let order: Vec<MessageId> = w
+        .state
+        .mailbox(PAT)
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Delivered)
+        .map(|i| i.message)
+        .collect();
+    assert_eq!(order, vec![MessageId(2), MessageId(1)], "m2 overtakes m1");
+    // The same two messages from one writer would violate INV-008.
+    let mut corrupt = w.state.clone();
+    corrupt.ledger[1].writer = Some(TONY);
+    assert!(offline_im::invariants::ordering(&w.deployment, &corrupt).is_err());
+}
+
+#[test]
+fn dec_029_the_checker_interleaves_ews_latency_instead_of_timing_it() {
+    // The default world's scenario times EWS at 5 s; the checked world uses
+    // 0 ms, and a crash can still fall between the request and Exchange.
+    let s = offline_im::scenario::load_path(None).unwrap();
+    assert_eq!(s.deployment.options.ews_latency_ms, 5_000);
+    let m = offline_im::check::CheckModel::new(&s).unwrap();
+    assert_eq!(m.deployment.options.ews_latency_ms, 0);
+    use stateright::Model;
+    let init = &m.init_states()[0];
+    let sent = m
+        .next_state(
+            init,
+            Event::Send {
+                from: TONY,
+                to: KEN,
+                body: "m1".into(),
+            },
+        )
+        .unwrap();
+    let due = m
+        .next_state(&sent, Event::AdvanceTo { at_ms: 120_000 })
+        .unwrap();
+    let picked = m.next_state(&due, Event::Pickup { user: TONY }).unwrap();
+    let mut actions = Vec::new();
+    m.actions(&picked, &mut actions);
+    assert!(actions.contains(&Event::ExchangeProcess { writer: TONY }));
+    assert!(actions.contains(&Event::CrashClient { user: TONY }));
 }

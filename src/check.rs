@@ -1,0 +1,954 @@
+//! The model checker driver: a stateright `Model` whose transition function
+//! is `world::step` and whose properties are the predicates of
+//! `invariants`, over a world bounded by the scenario's `[check]` section.
+//!
+//! What it owns:
+//! - `Bounds`: how many messages, user events, crashes, outages and admin
+//!   cmdlets the explored world may contain, and which presences it tries;
+//! - `CheckModel`: the enabled events of a state (every interleaving of
+//!   user, administrator, network, Exchange and spool-timer events), with
+//!   time kept in the world and advanced only to the next due time;
+//! - the property table: `always` for every INV, for the two user
+//!   expectations that the known faults break (OIM-014, DEC-004) and for
+//!   LIVE-001/002; `sometimes` for every route, every folder and the other
+//!   reachability probes in `REACH`, so that no property holds vacuously;
+//! - `run`: runs stateright and turns its discoveries into a `CheckReport`
+//!   with person-readable counterexamples replayed through the rule book.
+//!
+//! Invariants it keeps:
+//! - no rule is written here: `next_state` is `world::step` on a clone, and
+//!   an event the rule book rejects is simply not a transition;
+//! - the state space is finite: each kind of external event has a budget,
+//!   the spooler's retries are bounded (DEC-003), and the clock only moves
+//!   to the next due time (`State::next_timer_ms`);
+//! - `actions` lists events in a fixed order, so a single-threaded
+//!   breadth-first run finds the same shortest counterexample every time.
+//!
+//! Progress (LIVE-001/002) is checked soundly, not with stateright's
+//! `eventually`, which reports only at terminal states and misses cycles:
+//! from every reachable state, the fair continuation `World::drain` (all
+//! clients up and signed in, EWS up, time advancing, a bounded number of
+//! steps) must reach a settled state. SPEC.md states the limits.
+//!
+//! What it deliberately does not do: it does not explore sends with
+//! different bodies (the body is `m<n>`, as no rule reads it), and it does
+//! not model time passing with nothing due (no rule depends on it).
+
+use crate::dispatch::Route;
+use crate::domain::{Deployment, Folder, Presence, UserId};
+use crate::invariants::{EXPECTATIONS, INVARIANTS, LIVENESS};
+use crate::report::{self, Observation};
+use crate::scenario::{Scenario, ScenarioError};
+use crate::spooler::SpoolStatus;
+use crate::world::{Event, Log, State, World, step};
+use serde::Serialize;
+use stateright::{Checker, Model, Property, Representative};
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The bounds of the explored world, from a scenario's `[check]` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Messages sent in all.
+    pub messages_max: u8,
+    /// Sign-ins, sign-outs and presence changes in all.
+    pub user_events_max: u8,
+    /// Client crashes in all (a restart follows a crash and is not counted).
+    pub crashes_max: u8,
+    /// EWS outages in all (recovery is not counted).
+    pub outages_max: u8,
+    /// The presences tried at sign-in and on presence changes.
+    pub presences: Vec<Presence>,
+    /// The users who may send.
+    pub senders: Vec<UserId>,
+    /// Admin events, each of which may happen once, at any point.
+    pub admin: Vec<Event>,
+    /// Reachability probes (`REACH` names) the world must never reach.
+    pub unreachable: Vec<&'static str>,
+    /// The EWS latency the checked world uses (DEC-029): 0 unless the
+    /// `[check]` section says otherwise.
+    pub ews_latency_ms: u64,
+}
+
+impl Bounds {
+    /// At most this many admin cmdlets (they are tracked in a bit set).
+    pub const ADMIN_MAX: usize = 8;
+
+    /// The bounds of a scenario without a `[check]` section.
+    pub fn default_for(d: &Deployment) -> Bounds {
+        Bounds {
+            messages_max: 2,
+            user_events_max: 1,
+            crashes_max: 1,
+            outages_max: 1,
+            presences: vec![Presence::Available, Presence::DoNotDisturb],
+            senders: d.user_ids().collect(),
+            admin: Vec::new(),
+            unreachable: Vec::new(),
+            ews_latency_ms: 0,
+        }
+    }
+}
+
+/// What is left of each bounded kind of external event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Budget {
+    pub user_events_left: u8,
+    pub crashes_left: u8,
+    pub outages_left: u8,
+    /// Bit `i` is set while `Bounds::admin[i]` has not run.
+    pub admin_unused: u8,
+}
+
+/// A state of the checked world: the rule book's state and the budget.
+#[derive(Clone, Debug)]
+pub struct CheckState {
+    pub world: State,
+    pub budget: Budget,
+    /// The user permutations symmetry reduction tries; a property of the
+    /// model, not of the state, so equality and hashing ignore it.
+    symmetry: Arc<Vec<Vec<UserId>>>,
+}
+
+impl PartialEq for CheckState {
+    fn eq(&self, other: &Self) -> bool {
+        self.world == other.world && self.budget == other.budget
+    }
+}
+
+impl Eq for CheckState {}
+
+impl Hash for CheckState {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.world.hash(h);
+        self.budget.hash(h);
+    }
+}
+
+impl Representative for CheckState {
+    /// The renaming of interchangeable users with the smallest fingerprint.
+    /// Any deterministic choice within the orbit is sound; this one is also
+    /// the same for every member of the orbit unless two renamings collide.
+    fn representative(&self) -> Self {
+        if self.symmetry.len() <= 1 {
+            return self.clone();
+        }
+        let fingerprint = |s: &State| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            s.hash(&mut h);
+            h.finish()
+        };
+        let best = self
+            .symmetry
+            .iter()
+            .map(|perm| self.world.rename_users(perm))
+            .min_by_key(fingerprint)
+            .unwrap_or_else(|| self.world.clone());
+        CheckState {
+            world: best,
+            budget: self.budget,
+            symmetry: Arc::clone(&self.symmetry),
+        }
+    }
+}
+
+/// The checked model: a deployment, its bounds and its initial state.
+#[derive(Clone, Debug)]
+pub struct CheckModel {
+    pub deployment: Arc<Deployment>,
+    pub bounds: Bounds,
+    pub init: CheckState,
+}
+
+/// Groups of users that nothing in the deployment or the bounds tells
+/// apart: same organisation, site, mailbox and client, both or neither
+/// senders, and named by no admin cmdlet.
+pub fn interchangeable(d: &Deployment, b: &Bounds) -> Vec<Vec<UserId>> {
+    let named = |u: UserId| {
+        let user = d.user(u);
+        b.admin.iter().any(|e| match e {
+            Event::Admin { text, .. } => text.contains(&user.name) || text.contains(&user.sip),
+            _ => false,
+        })
+    };
+    let key = |u: UserId| {
+        let user = d.user(u);
+        (
+            user.org,
+            user.site,
+            user.mailbox,
+            user.client,
+            b.senders.contains(&u),
+        )
+    };
+    let mut groups: Vec<Vec<UserId>> = Vec::new();
+    for u in d.user_ids().filter(|u| !named(*u)) {
+        match groups.iter_mut().find(|g| key(g[0]) == key(u)) {
+            Some(g) => g.push(u),
+            None => groups.push(vec![u]),
+        }
+    }
+    groups.retain(|g| g.len() > 1);
+    groups
+}
+
+/// The bound on the permutations symmetry reduction tries per state.
+pub const SYMMETRY_PERMUTATIONS_MAX: usize = 24;
+
+/// Every renaming that permutes users within their group, identity first;
+/// just the identity when the product would exceed the bound.
+fn permutations(d: &Deployment, groups: &[Vec<UserId>]) -> Vec<Vec<UserId>> {
+    let identity: Vec<UserId> = d.user_ids().collect();
+    let mut out = vec![identity];
+    for g in groups {
+        let mut next = Vec::new();
+        for base in &out {
+            for order in orderings(g) {
+                let mut p = base.clone();
+                for (from, to) in g.iter().zip(&order) {
+                    p[from.0 as usize] = *to;
+                }
+                next.push(p);
+            }
+        }
+        if next.len() > SYMMETRY_PERMUTATIONS_MAX {
+            return vec![d.user_ids().collect()];
+        }
+        out = next;
+    }
+    out
+}
+
+/// All orderings of a small group, the given order first.
+fn orderings(g: &[UserId]) -> Vec<Vec<UserId>> {
+    if g.len() <= 1 {
+        return vec![g.to_vec()];
+    }
+    let mut out = Vec::new();
+    for i in 0..g.len() {
+        let mut rest = g.to_vec();
+        let head = rest.remove(i);
+        for mut tail in orderings(&rest) {
+            tail.insert(0, head);
+            out.push(tail);
+        }
+    }
+    out
+}
+
+impl CheckModel {
+    /// The model of a scenario: its deployment, its `[check]` bounds, and
+    /// the state after its setup cmdlets and initial sign-ins. The timeline
+    /// is not used: the checker tries every order of events instead.
+    pub fn new(scenario: &Scenario) -> Result<CheckModel, ScenarioError> {
+        let b = scenario.check.clone();
+        let mut deployment = (*scenario.deployment).clone();
+        deployment.options.ews_latency_ms = b.ews_latency_ms;
+        let d = Arc::new(deployment);
+        let mut world = World::new(Arc::clone(&d));
+        world.keep_trace = false;
+        for te in scenario.setup.iter().chain(&scenario.initial_sign_ins) {
+            world
+                .apply(&te.event)
+                .map_err(|e| scenario.runtime_error(te, &e))?;
+        }
+        let symmetry = Arc::new(permutations(&d, &interchangeable(&d, &b)));
+        let init = CheckState {
+            world: world.state,
+            budget: Budget {
+                user_events_left: b.user_events_max,
+                crashes_left: b.crashes_max,
+                outages_left: b.outages_max,
+                admin_unused: ((1u16 << b.admin.len()) - 1) as u8,
+            },
+            symmetry,
+        };
+        Ok(CheckModel {
+            deployment: d,
+            bounds: b,
+            init,
+        })
+    }
+
+    /// Whether some users are interchangeable, so symmetry reduction helps.
+    pub fn has_symmetry(&self) -> bool {
+        self.init.symmetry.len() > 1
+    }
+
+    /// The verdict of each LIVENESS predicate after the fair continuation.
+    /// stateright evaluates a state's properties one after another on one
+    /// thread, so the last verdict is remembered per thread and the drain
+    /// runs once per state, not once per progress property.
+    fn live(&self, s: &CheckState) -> [bool; LIVENESS_COUNT] {
+        thread_local! {
+            static LAST: std::cell::RefCell<Option<(CheckState, [bool; LIVENESS_COUNT])>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        if let Some(hit) = LAST.with_borrow(|last| {
+            last.as_ref()
+                .filter(|(state, _)| state == s)
+                .map(|(_, verdict)| *verdict)
+        }) {
+            return hit;
+        }
+        let verdict = match self.drained(s) {
+            None => [false; LIVENESS_COUNT],
+            Some(end) => {
+                std::array::from_fn(|i| (LIVENESS[i].check)(&self.deployment, &end).is_ok())
+            }
+        };
+        LAST.with_borrow_mut(|last| *last = Some((s.clone(), verdict)));
+        verdict
+    }
+
+    /// The state after the fair continuation, or `None` if it could not run.
+    fn drained(&self, s: &CheckState) -> Option<State> {
+        let mut w = World {
+            deployment: Arc::clone(&self.deployment),
+            state: s.world.clone(),
+            trace: Vec::new(),
+            keep_trace: false,
+        };
+        w.drain().ok()?;
+        Some(w.state)
+    }
+}
+
+impl Model for CheckModel {
+    type State = CheckState;
+    type Action = Event;
+
+    fn init_states(&self) -> Vec<CheckState> {
+        vec![self.init.clone()]
+    }
+
+    fn actions(&self, s: &CheckState, out: &mut Vec<Event>) {
+        let d = &*self.deployment;
+        let w = &s.world;
+        let b = &self.bounds;
+        out.extend(w.internal_events(d));
+        if let Some(at_ms) = w.next_timer_ms(d) {
+            out.push(Event::AdvanceTo { at_ms });
+        }
+        if w.ledger.len() < usize::from(b.messages_max) {
+            let body = format!("m{}", w.ledger.len() + 1);
+            for from in &b.senders {
+                for to in d.user_ids().filter(|to| to != from) {
+                    out.push(Event::Send {
+                        from: *from,
+                        to,
+                        body: body.clone(),
+                    });
+                }
+            }
+        }
+        for u in d.user_ids() {
+            let c = w.client(u);
+            if s.budget.user_events_left > 0 && c.running {
+                if c.signed_in {
+                    out.push(Event::SignOut { user: u });
+                    for p in b.presences.iter().filter(|p| **p != c.presence) {
+                        out.push(Event::SetPresence {
+                            user: u,
+                            presence: *p,
+                        });
+                    }
+                } else {
+                    for p in &b.presences {
+                        out.push(Event::SignIn {
+                            user: u,
+                            presence: *p,
+                        });
+                    }
+                }
+            }
+            if c.running && s.budget.crashes_left > 0 {
+                out.push(Event::CrashClient { user: u });
+            }
+            if !c.running {
+                out.push(Event::RestartClient { user: u });
+            }
+        }
+        for o in d.org_ids() {
+            if w.ews_up[o.0 as usize] {
+                if s.budget.outages_left > 0 {
+                    out.push(Event::EwsDown { org: o });
+                }
+            } else {
+                out.push(Event::EwsUp { org: o });
+            }
+        }
+        for (i, e) in b.admin.iter().enumerate() {
+            if s.budget.admin_unused & (1 << i) != 0 {
+                out.push(e.clone());
+            }
+        }
+    }
+
+    fn next_state(&self, last: &CheckState, action: Event) -> Option<CheckState> {
+        let mut next = last.clone();
+        step(
+            &self.deployment,
+            &mut next.world,
+            &action,
+            &mut Log::disabled(),
+        )
+        .ok()?;
+        let b = &mut next.budget;
+        match &action {
+            Event::SignIn { .. } | Event::SignOut { .. } | Event::SetPresence { .. } => {
+                b.user_events_left -= 1;
+            }
+            Event::CrashClient { .. } => b.crashes_left -= 1,
+            Event::EwsDown { .. } => b.outages_left -= 1,
+            Event::Admin { .. } => {
+                let i = self.bounds.admin.iter().position(|e| *e == action)?;
+                b.admin_unused &= !(1 << i);
+            }
+            _ => {}
+        }
+        Some(next)
+    }
+
+    fn format_action(&self, action: &Event) -> String {
+        report::describe(&self.deployment, action)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        let mut out = Vec::new();
+        for (i, inv) in INVARIANTS.iter().enumerate() {
+            out.push(Property::always(inv.id, INVARIANT_FNS[i]));
+        }
+        for (i, inv) in EXPECTATIONS.iter().enumerate() {
+            out.push(Property::always(inv.id, EXPECTATION_FNS[i]));
+        }
+        for (i, inv) in LIVENESS.iter().enumerate() {
+            out.push(Property::always(inv.id, LIVENESS_FNS[i]));
+        }
+        for (i, r) in REACH.iter().enumerate() {
+            out.push(Property::sometimes(r.name, REACH_FNS[i]));
+        }
+        out
+    }
+}
+
+type Condition = fn(&CheckModel, &CheckState) -> bool;
+
+fn invariant<const I: usize>(m: &CheckModel, s: &CheckState) -> bool {
+    (INVARIANTS[I].check)(&m.deployment, &s.world).is_ok()
+}
+
+fn expectation<const I: usize>(m: &CheckModel, s: &CheckState) -> bool {
+    (EXPECTATIONS[I].check)(&m.deployment, &s.world).is_ok()
+}
+
+fn liveness<const I: usize>(m: &CheckModel, s: &CheckState) -> bool {
+    m.live(s)[I]
+}
+
+fn reach<const I: usize>(m: &CheckModel, s: &CheckState) -> bool {
+    (REACH[I].check)(&m.deployment, &s.world)
+}
+
+// stateright takes plain function pointers, so each table entry gets one
+// monomorphised function; the assertions keep the lists and tables in step.
+const INVARIANT_FNS: [Condition; 11] = [
+    invariant::<0>,
+    invariant::<1>,
+    invariant::<2>,
+    invariant::<3>,
+    invariant::<4>,
+    invariant::<5>,
+    invariant::<6>,
+    invariant::<7>,
+    invariant::<8>,
+    invariant::<9>,
+    invariant::<10>,
+];
+const _: () = assert!(INVARIANT_FNS.len() == INVARIANTS.len());
+const EXPECTATION_FNS: [Condition; 2] = [expectation::<0>, expectation::<1>];
+const _: () = assert!(EXPECTATION_FNS.len() == EXPECTATIONS.len());
+const LIVENESS_COUNT: usize = 2;
+const LIVENESS_FNS: [Condition; LIVENESS_COUNT] = [liveness::<0>, liveness::<1>];
+const _: () = assert!(LIVENESS_FNS.len() == LIVENESS.len());
+const REACH_FNS: [Condition; 12] = [
+    reach::<0>,
+    reach::<1>,
+    reach::<2>,
+    reach::<3>,
+    reach::<4>,
+    reach::<5>,
+    reach::<6>,
+    reach::<7>,
+    reach::<8>,
+    reach::<9>,
+    reach::<10>,
+    reach::<11>,
+];
+const _: () = assert!(REACH_FNS.len() == REACH.len());
+
+/// A reachability probe: a `sometimes` property that shows a behaviour is
+/// explored at all.
+pub struct Reach {
+    pub name: &'static str,
+    pub check: fn(&Deployment, &State) -> bool,
+}
+
+fn any_route(s: &State, f: impl Fn(Route) -> bool) -> bool {
+    s.ledger.iter().any(|r| f(r.route))
+}
+
+fn any_in(s: &State, f: Folder) -> bool {
+    s.mailboxes
+        .iter()
+        .any(|mb| mb.in_folder(f).next().is_some())
+}
+
+/// Every reachability probe, in report order.
+pub const REACH: &[Reach] = &[
+    Reach {
+        name: "route live",
+        check: |_, s| any_route(s, |r| r == Route::Live),
+    },
+    Reach {
+        name: "route offline",
+        check: |_, s| any_route(s, |r| r == Route::Offline),
+    },
+    Reach {
+        name: "route missed-message",
+        check: |_, s| any_route(s, |r| r == Route::MissedMessage),
+    },
+    Reach {
+        name: "route unavailable",
+        check: |_, s| any_route(s, |r| matches!(r, Route::Unavailable(_))),
+    },
+    Reach {
+        name: "folder Inbox",
+        check: |_, s| any_in(s, Folder::Inbox),
+    },
+    Reach {
+        name: "folder Drafts",
+        check: |_, s| any_in(s, Folder::Drafts),
+    },
+    Reach {
+        name: "folder Sent Items",
+        check: |_, s| any_in(s, Folder::SentItems),
+    },
+    Reach {
+        name: "folder Conversation History",
+        check: |_, s| any_in(s, Folder::ConversationHistory),
+    },
+    Reach {
+        name: "folder Missed Conversations",
+        check: |_, s| any_in(s, Folder::MissedConversations),
+    },
+    Reach {
+        name: "entry kept as failed",
+        check: |_, s| {
+            s.spoolers.iter().any(|sp| {
+                sp.entries
+                    .iter()
+                    .any(|e| matches!(e.status, SpoolStatus::Failed(_)))
+            })
+        },
+    },
+    Reach {
+        name: "sign-in notification",
+        check: |_, s| !s.notifications.is_empty(),
+    },
+    Reach {
+        name: "request orphaned by a crash",
+        check: |_, s| s.requests.iter().any(|r| r.orphaned),
+    },
+];
+
+/// How to run the checker.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckOptions {
+    pub threads: usize,
+    pub depth_max: Option<usize>,
+    /// Use symmetry reduction (depth-first) when users are interchangeable;
+    /// otherwise breadth-first, which finds shortest counterexamples.
+    pub symmetry: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            threads: 1,
+            depth_max: None,
+            symmetry: true,
+        }
+    }
+}
+
+/// The kind of a property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// A safety invariant or expectation: every reachable state.
+    Always,
+    /// Progress: from every reachable state, after the fair continuation.
+    Progress,
+    /// Reachability: some reachable state.
+    Sometimes,
+    /// Declared unreachable in `[check] unreachable`: no reachable state.
+    Never,
+}
+
+/// One step of a counterexample, replayed through the rule book.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CounterexampleStep {
+    pub step: usize,
+    pub event: String,
+    /// What the rule book did: the decision log of this step.
+    pub changes: Vec<String>,
+}
+
+/// A path to the violating state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Counterexample {
+    pub steps: Vec<CounterexampleStep>,
+    pub why: String,
+    /// The mailboxes and spoolers of the final state.
+    #[serde(rename = "final")]
+    pub final_state: Observation,
+}
+
+/// The verdict on one property.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PropertyResult {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub kind: Kind,
+    pub holds: bool,
+    /// For a violation, the counterexample; for a reached `sometimes`
+    /// probe, the example is left out of the report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterexample: Option<Counterexample>,
+}
+
+/// Totals of one run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Totals {
+    pub states_generated: usize,
+    pub states_unique: usize,
+    pub depth_max: usize,
+    pub seconds: f64,
+    pub states_per_second: f64,
+    pub threads: usize,
+    pub strategy: &'static str,
+}
+
+/// The result of checking one model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CheckReport {
+    pub model: String,
+    pub file: String,
+    pub properties: Vec<PropertyResult>,
+    pub totals: Totals,
+}
+
+impl CheckReport {
+    /// Whether every property holds.
+    pub fn holds(&self) -> bool {
+        self.properties.iter().all(|p| p.holds)
+    }
+
+    /// The verdict on one property, by id or probe name.
+    pub fn property(&self, id: &str) -> Option<&PropertyResult> {
+        self.properties.iter().find(|p| p.id == id)
+    }
+}
+
+/// The name and kind of a property id.
+fn describe_property(m: &CheckModel, id: &'static str) -> (&'static str, Kind) {
+    let table = INVARIANTS
+        .iter()
+        .chain(EXPECTATIONS)
+        .map(|i| (i, Kind::Always))
+        .chain(LIVENESS.iter().map(|i| (i, Kind::Progress)));
+    for (inv, kind) in table {
+        if inv.id == id {
+            return (inv.name, kind);
+        }
+    }
+    if m.bounds.unreachable.contains(&id) {
+        (id, Kind::Never)
+    } else {
+        (id, Kind::Sometimes)
+    }
+}
+
+/// Replays `events` from the model's initial state through the rule book,
+/// recording what each step did.
+pub fn replay(m: &CheckModel, events: &[Event], why: String) -> Counterexample {
+    let d = &m.deployment;
+    let mut s = m.init.world.clone();
+    let mut steps = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        let mut log = Log::enabled();
+        let changes = match step(d, &mut s, e, &mut log) {
+            Ok(_) => log.records.iter().map(ToString::to_string).collect(),
+            Err(err) => vec![format!("rejected: {err}")],
+        };
+        steps.push(CounterexampleStep {
+            step: i + 1,
+            event: report::describe(d, e),
+            changes,
+        });
+    }
+    Counterexample {
+        steps,
+        why,
+        final_state: report::observe(d, &s),
+    }
+}
+
+/// The bound on shrinking passes: each pass that shrinks removes an event,
+/// so a path never needs more passes than it has events.
+pub const SHRINK_PASSES_MAX: usize = 10_000;
+
+/// The enabled action of `s` that `e` stands for: `e` itself, or, for a
+/// send or a clock advance whose details depend on earlier events (the
+/// body numbers messages, the clock jumps to the next due time), the
+/// enabled action of the same kind and users.
+fn realign(m: &CheckModel, s: &CheckState, e: &Event) -> Option<Event> {
+    let mut enabled = Vec::new();
+    m.actions(s, &mut enabled);
+    if enabled.contains(e) {
+        return Some(e.clone());
+    }
+    enabled.into_iter().find(|a| match (a, e) {
+        (Event::Send { from, to, .. }, Event::Send { from: f, to: t, .. }) => from == f && to == t,
+        (Event::AdvanceTo { .. }, Event::AdvanceTo { .. }) => true,
+        _ => false,
+    })
+}
+
+/// Replays `events` as a path of the model, stopping at the first state
+/// where `violated` holds. `None` if some event is not an enabled action.
+fn replay_path(
+    m: &CheckModel,
+    events: &[Event],
+    violated: &dyn Fn(&CheckState) -> bool,
+) -> Option<(Vec<Event>, bool)> {
+    let mut s = m.init.clone();
+    let mut path = Vec::new();
+    if violated(&s) {
+        return Some((path, true));
+    }
+    for e in events {
+        let a = realign(m, &s, e)?;
+        s = m.next_state(&s, a.clone())?;
+        path.push(a);
+        if violated(&s) {
+            return Some((path, true));
+        }
+    }
+    Some((path, false))
+}
+
+/// Shrinks a path to property `id`'s violation until removing any single
+/// event loses it: a deterministic, 1-minimal counterexample. stateright
+/// reports the last violating state it happened to visit, not the nearest.
+pub fn shrink(m: &CheckModel, id: &str, events: &[Event]) -> Vec<Event> {
+    let Some(property) = m.properties().into_iter().find(|p| p.name == id) else {
+        return events.to_vec();
+    };
+    let violated = |s: &CheckState| !(property.condition)(m, s);
+    let mut best = match replay_path(m, events, &violated) {
+        Some((path, true)) => path,
+        _ => return events.to_vec(),
+    };
+    for _ in 0..SHRINK_PASSES_MAX {
+        let shorter = (0..best.len()).rev().find_map(|i| {
+            let mut candidate = best.clone();
+            candidate.remove(i);
+            match replay_path(m, &candidate, &violated) {
+                Some((path, true)) => Some(path),
+                _ => None,
+            }
+        });
+        match shorter {
+            Some(path) => best = path,
+            None => break,
+        }
+    }
+    best
+}
+
+/// Why a property fails in a state, in the predicate's own words.
+fn why(m: &CheckModel, id: &str, s: &CheckState) -> String {
+    let d = &m.deployment;
+    for inv in INVARIANTS.iter().chain(EXPECTATIONS) {
+        if inv.id == id {
+            return (inv.check)(d, &s.world).err().unwrap_or_default();
+        }
+    }
+    for inv in LIVENESS {
+        if inv.id == id {
+            return match m.drained(s) {
+                None => "the fair continuation could not run".into(),
+                Some(end) => format!(
+                    "after the fair continuation (all clients up and signed in, EWS up, time advancing): {}",
+                    (inv.check)(d, &end).err().unwrap_or_default()
+                ),
+            };
+        }
+    }
+    format!("`{id}` was declared unreachable in [check], but this path reaches it")
+}
+
+/// Checks the model exhaustively and reports every property.
+pub fn run(m: CheckModel, file: &str, name: &str, opts: CheckOptions) -> CheckReport {
+    let started = Instant::now();
+    let symmetric = opts.symmetry && m.has_symmetry();
+    let mut builder = m.clone().checker().threads(opts.threads.max(1));
+    if let Some(depth) = opts.depth_max {
+        builder = builder.target_max_depth(depth);
+    }
+    let (discoveries, generated, unique, depth_max, strategy) = if symmetric {
+        let c = builder.symmetry().spawn_dfs().join();
+        let ds = c.discoveries();
+        let totals = (c.state_count(), c.unique_state_count(), c.max_depth());
+        (ds, totals.0, totals.1, totals.2, "dfs+symmetry")
+    } else {
+        let c = builder.spawn_bfs().join();
+        let ds = c.discoveries();
+        let totals = (c.state_count(), c.unique_state_count(), c.max_depth());
+        (ds, totals.0, totals.1, totals.2, "bfs")
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let properties = m
+        .properties()
+        .into_iter()
+        .map(|p| {
+            let (pname, kind) = describe_property(&m, p.name);
+            let found = discoveries.get(p.name);
+            let holds = match kind {
+                Kind::Sometimes => found.is_some(),
+                _ => found.is_none(),
+            };
+            let counterexample = match (kind, found) {
+                (Kind::Sometimes, _) | (_, None) => None,
+                (_, Some(path)) => {
+                    let events = shrink(&m, p.name, &path.clone().into_actions());
+                    let last = events
+                        .iter()
+                        .try_fold(m.init.clone(), |s, e| m.next_state(&s, e.clone()));
+                    let why = why(&m, p.name, last.as_ref().unwrap_or(path.last_state()));
+                    Some(replay(&m, &events, why))
+                }
+            };
+            PropertyResult {
+                id: p.name,
+                name: pname,
+                kind,
+                holds,
+                counterexample,
+            }
+        })
+        .collect();
+    CheckReport {
+        model: name.to_string(),
+        file: file.to_string(),
+        properties,
+        totals: Totals {
+            states_generated: generated,
+            states_unique: unique,
+            depth_max,
+            seconds,
+            states_per_second: generated as f64 / seconds.max(1e-9),
+            threads: opts.threads.max(1),
+            strategy,
+        },
+    }
+}
+
+/// Renders a report for a person.
+pub fn render_text(r: &CheckReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "model: {} ({})", r.model, r.file);
+    for p in &r.properties {
+        let verdict = match (p.kind, p.holds) {
+            (Kind::Sometimes, true) => "reached",
+            (Kind::Sometimes, false) => "NOT REACHED",
+            (Kind::Never, true) => "unreachable, as declared",
+            (Kind::Never, false) => "REACHED, declared unreachable",
+            (_, true) => "holds",
+            (_, false) => "VIOLATED",
+        };
+        let kind = match p.kind {
+            Kind::Always => "always",
+            Kind::Progress => "progress",
+            Kind::Sometimes => "sometimes",
+            Kind::Never => "never",
+        };
+        if p.name == p.id {
+            let _ = writeln!(out, "  {kind:<9} {:<40} {verdict}", p.id);
+        } else {
+            let _ = writeln!(
+                out,
+                "  {kind:<9} {:<40} {verdict}",
+                format!("{} {}", p.id, p.name)
+            );
+        }
+    }
+    for p in &r.properties {
+        let Some(cx) = &p.counterexample else {
+            continue;
+        };
+        let _ = writeln!(out, "\ncounterexample to {} ({}): {}", p.id, p.name, cx.why);
+        for s in &cx.steps {
+            let _ = writeln!(out, "  {:>3}. {}", s.step, s.event);
+            for c in &s.changes {
+                let _ = writeln!(out, "         {c}");
+            }
+        }
+        let _ = writeln!(out, "  final state at {} ms:", cx.final_state.clock_ms);
+        for u in &cx.final_state.users {
+            let _ = writeln!(out, "    {}:", u.name);
+            for f in &u.folders {
+                for i in &f.items {
+                    let _ = writeln!(
+                        out,
+                        "      {}: {} {} {} -> {} {:?}",
+                        f.folder, i.id, i.class, i.from, i.to, i.body
+                    );
+                }
+            }
+            for e in &u.spooler {
+                let _ = writeln!(
+                    out,
+                    "      spooler: {} to {} due {} ms, {} attempt(s), {:?}",
+                    e.id, e.to, e.due_ms, e.attempts, e.status
+                );
+            }
+        }
+    }
+    let t = &r.totals;
+    let _ = writeln!(
+        out,
+        "\nstates generated: {}\nunique states: {}\nmaximum depth: {}\nseconds: {:.2}\nstates per second: {:.0}\nstrategy: {} on {} thread(s)",
+        t.states_generated,
+        t.states_unique,
+        t.depth_max,
+        t.seconds,
+        t.states_per_second,
+        t.strategy,
+        t.threads
+    );
+    let _ = writeln!(
+        out,
+        "result: {}",
+        if r.holds() {
+            "every property holds"
+        } else {
+            "VIOLATED"
+        }
+    );
+    out
+}
