@@ -9,66 +9,11 @@
 //! `cargo bench -- --test`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use offline_im::dispatch::{self, Facts, RecipientState, WriterFacts};
-use offline_im::domain::{Build, Install, MailboxLocation, Presence};
-use offline_im::policy::SwitchVerdict;
+use offline_im::dispatch;
 use std::hint::black_box;
 
-/// A deterministic mixed batch: each presence and signed out, crossed with
-/// a passing and four failing writer gates.
-fn batch() -> Vec<Facts> {
-    let good = WriterFacts {
-        install: Install::C2r,
-        build: Build::ON_PREMISES_MIN,
-        mailbox: MailboxLocation::OnPremises,
-        ews_published: true,
-        auto_archiving: true,
-        switch: SwitchVerdict::On,
-        spool_full: false,
-    };
-    let writers = [
-        good,
-        WriterFacts {
-            install: Install::Msi,
-            ..good
-        },
-        WriterFacts {
-            build: Build::OFFLINE_IM_MIN,
-            ..good
-        },
-        WriterFacts {
-            auto_archiving: false,
-            ..good
-        },
-        WriterFacts {
-            switch: SwitchVerdict::Off,
-            ..good
-        },
-    ];
-    let mut recipients: Vec<RecipientState> = Presence::ALL
-        .iter()
-        .map(|p| RecipientState::SignedIn(*p))
-        .collect();
-    recipients.push(RecipientState::SignedOut);
-    let mut out = Vec::new();
-    for (i, w) in writers.iter().enumerate() {
-        for (j, r) in recipients.iter().enumerate() {
-            out.push(Facts {
-                self_addressed: false,
-                sender_signed_in: true,
-                same_org: (i + j) % 2 == 0,
-                federated: (i + j) % 3 != 0,
-                recipient: *r,
-                sender: *w,
-                recipient_writer: writers[(i + j) % writers.len()],
-            });
-        }
-    }
-    out
-}
-
 fn bench_dispatch(c: &mut Criterion) {
-    let facts = batch();
+    let facts = dispatch::mixed_batch();
     let mut g = c.benchmark_group("dispatch");
     g.throughput(Throughput::Elements(facts.len() as u64));
     g.bench_function("decide", |b| {

@@ -243,3 +243,57 @@ pub fn decide(f: &Facts) -> Decision {
         }
     }
 }
+
+/// A deterministic mixed batch: each presence and signed out, crossed with
+/// a passing and four failing writer gates. The benchmarks and the
+/// allocation test share it.
+pub fn mixed_batch() -> Vec<Facts> {
+    let good = WriterFacts {
+        install: crate::domain::Install::C2r,
+        build: crate::domain::Build::ON_PREMISES_MIN,
+        mailbox: crate::domain::MailboxLocation::OnPremises,
+        ews_published: true,
+        auto_archiving: true,
+        switch: crate::policy::SwitchVerdict::On,
+        spool_full: false,
+    };
+    let writers = [
+        good,
+        WriterFacts {
+            install: crate::domain::Install::Msi,
+            ..good
+        },
+        WriterFacts {
+            build: crate::domain::Build::OFFLINE_IM_MIN,
+            ..good
+        },
+        WriterFacts {
+            auto_archiving: false,
+            ..good
+        },
+        WriterFacts {
+            switch: crate::policy::SwitchVerdict::Off,
+            ..good
+        },
+    ];
+    let mut recipients: Vec<RecipientState> = crate::domain::Presence::ALL
+        .iter()
+        .map(|p| RecipientState::SignedIn(*p))
+        .collect();
+    recipients.push(RecipientState::SignedOut);
+    let mut out = Vec::new();
+    for (i, w) in writers.iter().enumerate() {
+        for (j, r) in recipients.iter().enumerate() {
+            out.push(Facts {
+                self_addressed: false,
+                sender_signed_in: true,
+                same_org: (i + j) % 2 == 0,
+                federated: (i + j) % 3 != 0,
+                recipient: *r,
+                sender: *w,
+                recipient_writer: writers[(i + j) % writers.len()],
+            });
+        }
+    }
+    out
+}

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cmdlets;
 pub mod dispatch;
 pub mod domain;
+pub mod encode;
 pub mod invariants;
 pub mod mailbox;
 pub mod policy;

@@ -73,6 +73,15 @@ pub fn delivered_folders(class: MessageClass) -> FolderSet {
     }
 }
 
+/// Whether delivering a message leaves the writer an archive copy
+/// (DEC-008): only offline messages, and only from Server-profile writers.
+pub fn keeps_sender_copy(
+    route: crate::dispatch::Route,
+    writer_profile: crate::domain::Profile,
+) -> bool {
+    route == crate::dispatch::Route::Offline && writer_profile == crate::domain::Profile::Server
+}
+
 /// Where the sender's archive copy goes (DEC-008).
 pub const SENDER_COPY_FOLDERS: FolderSet = FolderSet::of(&[Folder::ConversationHistory]);
 

@@ -225,6 +225,12 @@ fn check(world: &World, step: usize, event: &str) -> Result<(), RunError> {
 /// Runs a scenario: setup, initial sign-ins, then each timeline entry after
 /// settling internal events up to its time, then settling to `end_ms`.
 pub fn run(scenario: &Scenario) -> Result<RunReport, RunError> {
+    run_world(scenario).map(|(report, _)| report)
+}
+
+/// `run`, also returning the final world (for drivers that read the state,
+/// such as the EWS corpus check).
+pub fn run_world(scenario: &Scenario) -> Result<(RunReport, World), RunError> {
     let mut world = scenario.world();
     let d = std::sync::Arc::clone(&scenario.deployment);
     let mut steps = Vec::new();
@@ -296,11 +302,12 @@ pub fn run(scenario: &Scenario) -> Result<RunReport, RunError> {
             .collect(),
         state: observe(&d, &world.state),
     });
-    Ok(RunReport {
+    let report = RunReport {
         scenario: scenario.name.clone(),
         file: scenario.file.clone(),
         steps,
-    })
+    };
+    Ok((report, world))
 }
 
 /// The eager scheduler with an invariant check after every internal step.

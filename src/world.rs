@@ -26,7 +26,7 @@
 use crate::cmdlets::{self, CmdletError, Parsed};
 use crate::dispatch::{self, Facts, RecipientState, Route, Unavailable, WriterFacts};
 use crate::domain::{
-    Deployment, Folder, MailboxLocation, MessageClass, MessageId, OrgId, Presence, Profile, UserId,
+    Deployment, Folder, MailboxLocation, MessageClass, MessageId, OrgId, Presence, UserId,
 };
 use crate::mailbox::{self, Item, ItemKind, Mailbox};
 use crate::policy::{self, OrgConfig, SwitchVerdict};
@@ -913,7 +913,7 @@ fn exchange_process(
         notify_pending(s, rec.to, log, d);
     }
     if rec.route == Route::Offline {
-        if d.org(writer.org).profile == Profile::Server {
+        if mailbox::keeps_sender_copy(rec.route, d.org(writer.org).profile) {
             let copied = s.mailboxes[req.writer.0 as usize].store(
                 item(ItemKind::SenderCopy, mailbox::SENDER_COPY_FOLDERS),
                 d.options.dedup,

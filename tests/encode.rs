@@ -1,0 +1,311 @@
+//! EWS encoding: every request of the corpus validates against Microsoft's
+//! schema with xmllint and decodes back; escaping is exact; the round trip
+//! holds for arbitrary text (proptest).
+
+mod common;
+
+use offline_im::domain::MessageClass;
+use offline_im::encode::{
+    self, Address, CreateItem, Disposition, TargetFolder, decode, encode, encode_create_item,
+    escape_text, request_for, sanitized,
+};
+use offline_im::{report, scenario};
+use proptest::prelude::*;
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Every request the corpus produces: (label, request) for each spooled
+/// message of each scenario, after the scenario has run.
+fn corpus() -> Vec<(String, CreateItem<'static>)> {
+    let mut out = Vec::new();
+    for path in common::model_files() {
+        let s = scenario::load_path(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+        let (_, w) = report::run_world(&s).unwrap_or_else(|e| panic!("{e}"));
+        for rec in &w.state.ledger {
+            if let Some(r) = request_for(&w.deployment, &w.state, rec.id) {
+                let name = path.file_stem().unwrap().to_string_lossy();
+                out.push((format!("{name}-{}", rec.id), r.into_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// The schema folder, from `OFFLINE_IM_EWS_SCHEMA` (set by
+/// .cargo/config.toml to ../shared/ews-schema). Missing is a failure that
+/// says what did not run, never a silent pass.
+fn schema_dir() -> PathBuf {
+    let dir = std::env::var_os("OFFLINE_IM_EWS_SCHEMA")
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| {
+            panic!(
+                "\n*** EWS SCHEMA VALIDATION DID NOT RUN ***\nOFFLINE_IM_EWS_SCHEMA is not set; point it at ../shared/ews-schema (.cargo/config.toml does this by default)\n"
+            )
+        });
+    let dir = PathBuf::from(dir);
+    assert!(
+        dir.join("messages.xsd").is_file(),
+        "\n*** EWS SCHEMA VALIDATION DID NOT RUN ***\n{} has no messages.xsd; OFFLINE_IM_EWS_SCHEMA must name the folder of ../shared/ews-schema\n",
+        dir.display()
+    );
+    dir
+}
+
+/// Runs xmllint over files; returns (success, stderr).
+fn xmllint(files: &[PathBuf]) -> (bool, String) {
+    let schema = schema_dir().join("messages.xsd");
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&schema)
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("\n*** EWS SCHEMA VALIDATION DID NOT RUN ***\ncannot start xmllint ({e}); install it with `apt-get install -y libxml2-utils`\n")
+        });
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("offline-im-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    dir
+}
+
+fn write_create_items(
+    dir: &std::path::Path,
+    requests: &[(String, CreateItem<'_>)],
+) -> Vec<PathBuf> {
+    requests
+        .iter()
+        .map(|(label, r)| {
+            let mut body = Vec::new();
+            encode_create_item(r, &mut body);
+            let file = dir.join(format!("{label}.xml"));
+            std::fs::write(&file, body).expect("writable");
+            file
+        })
+        .collect()
+}
+
+#[test]
+fn every_corpus_request_is_valid_against_the_ews_schema() {
+    let requests = corpus();
+    // The positive space is not empty: both classes, all three dispositions
+    // that the rules use, both folders.
+    assert!(requests.len() >= 20, "only {} requests", requests.len());
+    for class in [MessageClass::MissedConversation, MessageClass::Note] {
+        assert!(requests.iter().any(|(_, r)| r.class == class), "{class:?}");
+    }
+    for d in Disposition::ALL {
+        assert!(requests.iter().any(|(_, r)| r.disposition == d), "{d:?}");
+    }
+    let dir = temp_dir("corpus");
+    let files = write_create_items(&dir, &requests);
+    let (ok, stderr) = xmllint(&files);
+    assert!(ok, "xmllint rejected a corpus request:\n{stderr}");
+    assert_eq!(
+        stderr.matches(" validates").count(),
+        files.len(),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn xmllint_rejects_what_the_schema_forbids() {
+    // The negative space: the validation can fail, so its pass means
+    // something. An unknown disposition and a misplaced element.
+    let (_, r) = corpus().into_iter().next().expect("a request");
+    let mut good = Vec::new();
+    encode_create_item(&r, &mut good);
+    let good = String::from_utf8(good).unwrap();
+    let bad_disposition = good.replacen("MessageDisposition=\"", "MessageDisposition=\"Bogus", 1);
+    let bad_order = good.replacen("<t:ItemClass>", "<t:Subject>x</t:Subject><t:ItemClass>", 1);
+    let dir = temp_dir("bad");
+    for (name, text) in [("disposition", bad_disposition), ("order", bad_order)] {
+        let file = dir.join(format!("{name}.xml"));
+        std::fs::write(&file, text).unwrap();
+        let (ok, stderr) = xmllint(std::slice::from_ref(&file));
+        assert!(!ok, "{name}: xmllint accepted it: {stderr}");
+        assert!(stderr.contains("fails to validate"), "{name}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn every_corpus_request_round_trips() {
+    for (label, r) in corpus() {
+        let xml = encode(&r);
+        let back = decode(&xml).unwrap_or_else(|e| panic!("{label}: {e}\n{xml}"));
+        assert_eq!(back, r, "{label}");
+    }
+}
+
+/// DEC-030: which request each route makes, per profile and organisation.
+#[test]
+fn dec_030_disposition_and_folder_follow_the_route() {
+    let requests = corpus();
+    let find = |label: &str| {
+        requests
+            .iter()
+            .find(|(l, _)| l == label)
+            .map(|(_, r)| r)
+            .unwrap_or_else(|| panic!("no {label}"))
+    };
+    // default: Tony (Server) to Ken, same organisation, a sender copy.
+    let r = find("default-m1");
+    assert_eq!(r.disposition, Disposition::SendAndSaveCopy);
+    assert_eq!(r.saved_folder, Some(TargetFolder::ConversationHistory));
+    assert_eq!(r.class, MessageClass::MissedConversation);
+    assert_eq!(r.to.email, "ken.myer@contoso");
+    // default: Tony to Pat (federated).
+    assert_eq!(find("default-m2").class, MessageClass::Note);
+    // Missed messages are saved by the recipient's own client.
+    let missed: Vec<_> = requests
+        .iter()
+        .filter(|(_, r)| r.disposition == Disposition::SaveOnly)
+        .collect();
+    assert!(!missed.is_empty());
+    for (label, r) in missed {
+        let folder = match r.class {
+            MessageClass::MissedConversation => TargetFolder::ConversationHistory,
+            MessageClass::Note => TargetFolder::Inbox,
+        };
+        assert_eq!(r.saved_folder, Some(folder), "{label}");
+    }
+    // Online senders keep no copy (OIM-015): SendOnly, no folder.
+    for (label, r) in requests
+        .iter()
+        .filter(|(_, r)| r.disposition == Disposition::SendOnly)
+    {
+        assert_eq!(r.saved_folder, None, "{label}");
+    }
+}
+
+/// DEC-031: the subject is the first line of the body, at most 80
+/// characters, counted in characters, not bytes.
+#[test]
+fn dec_031_subject_is_the_first_line_cut_at_80_characters() {
+    assert_eq!(encode::subject_of("Lunch?\nAt noon"), "Lunch?");
+    assert_eq!(encode::subject_of("a\r\nb"), "a");
+    assert_eq!(encode::subject_of(""), "");
+    let long = "é".repeat(100);
+    assert_eq!(encode::subject_of(&long).chars().count(), 80);
+    assert_eq!(encode::subject_of(&"x".repeat(80)).len(), 80);
+}
+
+/// DEC-032: exact escaping.
+#[test]
+fn dec_032_escaping_is_exact() {
+    let cases = [
+        ("plain", "plain"),
+        ("a<b&c>d", "a&lt;b&amp;c&gt;d"),
+        ("say \"hi\" 'there'", "say \"hi\" 'there'"),
+        ("line\r\nnext\ttab", "line&#xD;\nnext\ttab"),
+        ("emoji 😀 𝄞", "emoji 😀 𝄞"),
+        ("bell\u{7}nul\u{0}", "bell\u{FFFD}nul\u{FFFD}"),
+        ("\u{FFFE}\u{FFFF}\u{FFFD}", "\u{FFFD}\u{FFFD}\u{FFFD}"),
+        ("]]>", "]]&gt;"),
+    ];
+    for (input, expected) in cases {
+        let mut out = Vec::new();
+        escape_text(input, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), expected, "{input:?}");
+    }
+}
+
+#[test]
+fn the_envelope_is_pinned() {
+    let r = CreateItem {
+        disposition: Disposition::SendAndSaveCopy,
+        saved_folder: Some(TargetFolder::ConversationHistory),
+        class: MessageClass::MissedConversation,
+        subject: Cow::Borrowed("Lunch at noon?"),
+        body: Cow::Borrowed("Lunch at noon? <b>&</b>"),
+        to: Address {
+            name: Cow::Borrowed("Ken Myer"),
+            email: Cow::Borrowed("ken@contoso.com"),
+        },
+        from: Address {
+            name: Cow::Borrowed("Tony Smith"),
+            email: Cow::Borrowed("tony@contoso.com"),
+        },
+    };
+    insta::assert_snapshot!(encode(&r));
+}
+
+#[test]
+fn decode_rejects_what_is_not_a_request() {
+    for (xml, expected) in [
+        ("<a>", "found no MessageDisposition"),
+        ("<m:CreateItem", "byte"),
+        ("", "found no MessageDisposition"),
+        ("<x>&bogus;</x>", "unknown entity"),
+    ] {
+        let e = decode(xml).expect_err(xml);
+        assert!(e.to_string().contains(expected), "{xml}: {e}");
+    }
+}
+
+fn text() -> impl Strategy<Value = String> {
+    // Markup, quotes, line ends, non-BMP and forbidden characters are all
+    // likely, not just possible.
+    let special = prop_oneof![
+        Just('<'),
+        Just('>'),
+        Just('&'),
+        Just('"'),
+        Just('\''),
+        Just('\r'),
+        Just('\n'),
+        Just('\t'),
+        Just('\u{0}'),
+        Just('\u{1B}'),
+        Just('\u{FFFE}'),
+        Just('😀'),
+        Just('𝄞'),
+        Just('é'),
+        Just(']'),
+        any::<char>(),
+    ];
+    proptest::collection::vec(special, 0..40).prop_map(|cs| cs.into_iter().collect())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn round_trip_is_exact_up_to_forbidden_characters(
+        body in text(),
+        subject in text(),
+        name in text(),
+        email in text(),
+        d in 0..3usize,
+        f in 0..3usize,
+        same in any::<bool>(),
+    ) {
+        let r = CreateItem {
+            disposition: Disposition::ALL[d],
+            saved_folder: [None, Some(TargetFolder::Inbox), Some(TargetFolder::ConversationHistory)][f],
+            class: if same { MessageClass::MissedConversation } else { MessageClass::Note },
+            subject: Cow::Borrowed(&subject),
+            body: Cow::Borrowed(&body),
+            to: Address { name: Cow::Borrowed(&name), email: Cow::Borrowed(&email) },
+            from: Address { name: Cow::Borrowed(&email), email: Cow::Borrowed(&name) },
+        };
+        let back = decode(&encode(&r)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let expected = CreateItem {
+            subject: sanitized(&subject),
+            body: sanitized(&body),
+            to: Address { name: sanitized(&name), email: sanitized(&email) },
+            from: Address { name: sanitized(&email), email: sanitized(&name) },
+            ..r.clone()
+        };
+        prop_assert_eq!(back, expected);
+    }
+}
