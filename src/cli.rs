@@ -68,6 +68,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Simulate a large deployment over virtual hours, with faults.
+    Simulate(crate::cli_sim::SimArgs),
     /// Serve stateright's Explorer for the model, to click through states.
     Explore {
         /// The model; the embedded models/default.toml if omitted.
@@ -120,6 +122,7 @@ pub fn main_with(
             run_check(model, opts, json, out, err)
         }
         Command::Explore { model, addr } => explore(model, &addr, out, err),
+        Command::Simulate(args) => crate::cli_sim::simulate(args, out, err),
     }
 }
 

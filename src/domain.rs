@@ -23,7 +23,7 @@ use std::fmt;
 
 /// Index of a user in `Deployment::users`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct UserId(pub u16);
+pub struct UserId(pub u32);
 
 /// Index of an organisation in `Deployment::orgs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -447,9 +447,10 @@ pub struct Deployment {
     pub options: Options,
 }
 
-/// The largest deployment the model's dense ids allow.
+/// The largest deployment: organisation ids are `u8`; users are bounded
+/// well below `u32` so that a deployment file cannot exhaust memory.
 pub const ORGS_MAX: usize = u8::MAX as usize;
-pub const USERS_MAX: usize = u16::MAX as usize;
+pub const USERS_MAX: usize = 1_000_000;
 
 impl Deployment {
     /// Builds and validates a deployment.
@@ -474,16 +475,22 @@ impl Deployment {
             });
         }
         validate_orgs(&orgs)?;
+        // Names and SIP addresses are unique case-insensitively; an ordered
+        // map of lower-cased keys finds the first clash in O(n log n), which
+        // matters for the simulator's hundred thousand users.
+        let mut seen: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
         for (i, user) in users.iter().enumerate() {
-            let clash = users[..i].iter().find(|u| {
-                u.name.eq_ignore_ascii_case(&user.name) || u.sip.eq_ignore_ascii_case(&user.sip)
-            });
-            if let Some(prev) = clash {
-                return Err(DeploymentError::DuplicateUser {
-                    index: i,
-                    name: user.name.clone(),
-                    clashes_with: prev.name.clone(),
-                });
+            for key in [
+                format!("n:{}", user.name.to_ascii_lowercase()),
+                format!("s:{}", user.sip.to_ascii_lowercase()),
+            ] {
+                if let Some(prev) = seen.insert(key, i).filter(|prev| *prev != i) {
+                    return Err(DeploymentError::DuplicateUser {
+                        index: i,
+                        name: user.name.clone(),
+                        clashes_with: users[prev].name.clone(),
+                    });
+                }
             }
         }
         let mut pairs: Vec<(OrgId, OrgId)> = Vec::with_capacity(federation.len());
@@ -517,7 +524,7 @@ impl Deployment {
 
     /// Every user id, in index order.
     pub fn user_ids(&self) -> impl Iterator<Item = UserId> + '_ {
-        (0..self.users.len()).map(|i| UserId(i as u16))
+        (0..self.users.len()).map(|i| UserId(i as u32))
     }
 
     /// Every organisation id, in index order.
@@ -545,7 +552,7 @@ impl Deployment {
             .position(|u| {
                 u.name.eq_ignore_ascii_case(identity) || bare(&u.sip).eq_ignore_ascii_case(&wanted)
             })
-            .map(|i| UserId(i as u16))
+            .map(|i| UserId(i as u32))
     }
 
     pub fn find_org(&self, name: &str) -> Option<OrgId> {

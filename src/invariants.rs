@@ -21,6 +21,7 @@ use crate::spooler::SpoolStatus;
 use crate::world::State;
 
 /// One named invariant.
+#[derive(Clone, Copy)]
 pub struct Invariant {
     /// The SPEC.md id, e.g. `INV-001`.
     pub id: &'static str,
@@ -292,13 +293,13 @@ pub fn drafts(d: &Deployment, s: &State) -> Result<(), String> {
 /// such items are notified, and a signed-in user has been notified of all
 /// of them.
 pub fn notification(_d: &Deployment, s: &State) -> Result<(), String> {
-    for (i, n) in s.notifications.iter().enumerate() {
-        ensure(
-            !s.notifications[..i]
-                .iter()
-                .any(|p| p.user == n.user && p.message == n.message),
-            || format!("{} notified twice to user {}", n.message, n.user.0),
-        )?;
+    // A set, not a pairwise scan: the simulator's worlds hold hundreds of
+    // thousands of notifications.
+    let mut seen = std::collections::BTreeSet::new();
+    for n in &s.notifications {
+        ensure(seen.insert((n.user, n.message)), || {
+            format!("{} notified twice to user {}", n.message, n.user.0)
+        })?;
         let item = s
             .mailbox(n.user)
             .items
@@ -430,11 +431,21 @@ pub fn unspooled(_d: &Deployment, s: &State) -> Result<(), String> {
         ensure(r.writer.is_none(), || {
             format!("{} has a writer but route {}", r.id, r.route.name())
         })?;
-        let anywhere = s.spoolers.iter().any(|sp| sp.find(r.id).is_some())
-            || s.mailboxes
+    }
+    // Every spool entry and item belongs to a spooled message: one pass
+    // over entries and items, not one per message.
+    let held = s
+        .spoolers
+        .iter()
+        .flat_map(|sp| sp.entries.iter().map(|e| e.message))
+        .chain(
+            s.mailboxes
                 .iter()
-                .any(|mb| mb.items.iter().any(|i| i.message == r.id));
-        ensure(!anywhere, || {
+                .flat_map(|mb| mb.items.iter().map(|i| i.message)),
+        );
+    for m in held {
+        let r = s.record(m);
+        ensure(r.route.spools(), || {
             format!(
                 "{} ({}) left a spool entry or an item",
                 r.id,

@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod cli_sim;
 pub mod cmdlets;
 pub mod dispatch;
 pub mod domain;
@@ -16,5 +17,6 @@ pub mod mailbox;
 pub mod policy;
 pub mod report;
 pub mod scenario;
+pub mod sim;
 pub mod spooler;
 pub mod world;

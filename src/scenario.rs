@@ -336,7 +336,7 @@ pub fn load(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             initial_sign_ins.push(TimedEvent {
                 at_ms: 0,
                 event: Event::SignIn {
-                    user: UserId(i as u16),
+                    user: UserId(i as u32),
                     presence,
                 },
                 span: u.span(),

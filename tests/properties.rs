@@ -94,7 +94,7 @@ contoso = ["New-CsClientPolicy -Identity OfflineIM -EnableIMAutoArchiving $False
 fn to_event(w: &World, s: &Step) -> Option<Event> {
     let d = &w.deployment;
     let n = d.users.len() as u8;
-    let u = |i: u8| UserId(u16::from(i % n));
+    let u = |i: u8| UserId(u32::from(i % n));
     let o = |i: u8| OrgId(i % d.orgs.len() as u8);
     let p = |i: u8| Presence::ALL[i as usize % Presence::ALL.len()];
     Some(match *s {

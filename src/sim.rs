@@ -1,0 +1,1144 @@
+//! The discrete-event simulator: large generated deployments driven through
+//! the rule book over a simulated working day, with faults, reproducibly.
+//!
+//! What it owns:
+//! - `SimConfig`: the workload, read from TOML (`models/sim/workday.toml` is
+//!   embedded) with every value range-checked;
+//! - the generated deployment (users round-robin over organisations, a mix
+//!   of installs, builds, release dates and mailbox locations);
+//! - the agenda: a priority queue of planned events in virtual time, each
+//!   applied with `world::step`, and the wake-ups that let each client's
+//!   internal events (spool timer, Exchange, response) happen when due;
+//! - the summary, the time series, the HTML report, the decision-log trace,
+//!   swarms of seeds and shards of a swarm.
+//!
+//! Invariants it keeps:
+//! - one seeded ChaCha8 generator drives every choice, and the order of
+//!   the agenda is total (time, then insertion sequence), so a seed and a
+//!   config give byte-identical summaries and traces;
+//! - it never reads the wall clock for anything that reaches the summary or
+//!   the trace (the progress bar and the events/s line on stderr only);
+//! - the invariants of `invariants::INVARIANTS` are checked every
+//!   `invariant_interval_minutes` and at the end; a violation stops the run
+//!   with the seed, the time, the last events and the command that replays;
+//! - the agenda is bounded: each user has at most a fixed number of planned
+//!   events at a time, plus wake-ups that each consume one due item.
+//!
+//! What it deliberately does not do: decide routes or deliveries (the rule
+//! book does), or use the eager scheduler, which scans every user per step.
+
+use crate::dispatch::Route;
+use crate::domain::{
+    Build, Client, Date, Deployment, Install, MailboxLocation, Options, Org, OrgId, Presence,
+    Profile, ServerVersion, User, UserId,
+};
+use crate::invariants::{self, Invariant};
+use crate::mailbox::ItemKind;
+use crate::spooler::SpoolStatus;
+use crate::world::{Event, StepError, World};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// The embedded default workload.
+pub const DEFAULT_CONFIG: &str = include_str!("../models/sim/workday.toml");
+pub const DEFAULT_CONFIG_NAME: &str = "models/sim/workday.toml";
+
+const MINUTE_MS: u64 = 60_000;
+const HOUR_MS: u64 = 60 * MINUTE_MS;
+const DAY_MS: u64 = 24 * HOUR_MS;
+
+/// The simulator's configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    pub users: u32,
+    pub orgs: u32,
+    pub hours: u32,
+    pub seed: u64,
+    pub deployment: DeploymentMix,
+    pub workload: Workload,
+    pub faults: Faults,
+    pub check: Checking,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentMix {
+    pub server_org_share: f64,
+    pub on_premises_share: f64,
+    pub msi_share: f64,
+    pub old_build_share: f64,
+    pub old_client_share: f64,
+    pub ews_latency_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    pub workday_start_hour: u32,
+    pub workday_end_hour: u32,
+    pub sign_in_jitter_minutes: u32,
+    pub ims_per_user_hour: f64,
+    pub federated_share: f64,
+    pub presence_changes_per_user_hour: f64,
+    pub dnd_share: f64,
+    pub presenting_share: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    pub outages_per_org_day: f64,
+    pub outage_minutes_mean: f64,
+    pub crashes_per_user_day: f64,
+    pub restart_after_minutes: u32,
+    pub admin_changes_per_day: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checking {
+    pub invariant_interval_minutes: u32,
+    pub sample_interval_minutes: u32,
+}
+
+/// An invalid configuration value: the key, what was found, what is allowed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: error: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl SimConfig {
+    /// The embedded default.
+    pub fn default_config() -> SimConfig {
+        SimConfig::load(DEFAULT_CONFIG_NAME, DEFAULT_CONFIG)
+            .unwrap_or_else(|e| unreachable!("the embedded default is tested to load: {e}"))
+    }
+
+    /// Parses and validates a config; `file` names it in diagnostics.
+    pub fn load(file: &str, text: &str) -> Result<SimConfig, ConfigError> {
+        let at = |offset: usize, message: String| {
+            let before = &text[..offset.min(text.len())];
+            ConfigError {
+                file: file.to_string(),
+                line: before.matches('\n').count() + 1,
+                column: before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1,
+                message,
+            }
+        };
+        let config: SimConfig = toml::from_str(text).map_err(|e| {
+            at(
+                e.span().map_or(0, |s| s.start),
+                e.message().trim_end().replace('\n', "; "),
+            )
+        })?;
+        config.validate().map_err(|(key, message)| {
+            // Point at the key's line when the file names it.
+            let leaf = key.rsplit('.').next().unwrap_or(key);
+            let offset = text
+                .match_indices(leaf)
+                .find(|(i, _)| text[..*i].ends_with('\n') || *i == 0)
+                .map_or(0, |(i, _)| i);
+            at(offset, message)
+        })?;
+        Ok(config)
+    }
+
+    /// Checks every value against its allowed range.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        fn int(key: &'static str, v: u64, lo: u64, hi: u64) -> Result<(), (&'static str, String)> {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err((key, format!("found {key} = {v}, expected {lo} to {hi}")))
+            }
+        }
+        fn real(key: &'static str, v: f64, lo: f64, hi: f64) -> Result<(), (&'static str, String)> {
+            if v.is_finite() && v >= lo && v <= hi {
+                Ok(())
+            } else {
+                Err((key, format!("found {key} = {v}, expected {lo} to {hi}")))
+            }
+        }
+        int(
+            "users",
+            self.users.into(),
+            2,
+            crate::domain::USERS_MAX as u64,
+        )?;
+        int("orgs", self.orgs.into(), 1, 64)?;
+        int("hours", self.hours.into(), 1, 24 * 7)?;
+        let d = &self.deployment;
+        real("deployment.server_org_share", d.server_org_share, 0.0, 1.0)?;
+        real(
+            "deployment.on_premises_share",
+            d.on_premises_share,
+            0.0,
+            1.0,
+        )?;
+        real("deployment.msi_share", d.msi_share, 0.0, 1.0)?;
+        real("deployment.old_build_share", d.old_build_share, 0.0, 1.0)?;
+        real("deployment.old_client_share", d.old_client_share, 0.0, 1.0)?;
+        int("deployment.ews_latency_ms", d.ews_latency_ms, 0, 60_000)?;
+        let w = &self.workload;
+        int(
+            "workload.workday_start_hour",
+            w.workday_start_hour.into(),
+            0,
+            23,
+        )?;
+        int(
+            "workload.workday_end_hour",
+            w.workday_end_hour.into(),
+            u64::from(w.workday_start_hour) + 1,
+            24,
+        )?;
+        int(
+            "workload.sign_in_jitter_minutes",
+            w.sign_in_jitter_minutes.into(),
+            0,
+            240,
+        )?;
+        real(
+            "workload.ims_per_user_hour",
+            w.ims_per_user_hour,
+            0.0,
+            120.0,
+        )?;
+        real("workload.federated_share", w.federated_share, 0.0, 1.0)?;
+        real(
+            "workload.presence_changes_per_user_hour",
+            w.presence_changes_per_user_hour,
+            0.0,
+            60.0,
+        )?;
+        real("workload.dnd_share", w.dnd_share, 0.0, 1.0)?;
+        real(
+            "workload.presenting_share",
+            w.presenting_share,
+            0.0,
+            1.0 - w.dnd_share,
+        )?;
+        let f = &self.faults;
+        real(
+            "faults.outages_per_org_day",
+            f.outages_per_org_day,
+            0.0,
+            24.0,
+        )?;
+        real(
+            "faults.outage_minutes_mean",
+            f.outage_minutes_mean,
+            1.0,
+            1440.0,
+        )?;
+        real(
+            "faults.crashes_per_user_day",
+            f.crashes_per_user_day,
+            0.0,
+            1.0,
+        )?;
+        int(
+            "faults.restart_after_minutes",
+            f.restart_after_minutes.into(),
+            1,
+            1440,
+        )?;
+        int(
+            "faults.admin_changes_per_day",
+            f.admin_changes_per_day.into(),
+            0,
+            1000,
+        )?;
+        let c = &self.check;
+        int(
+            "check.invariant_interval_minutes",
+            c.invariant_interval_minutes.into(),
+            1,
+            1440,
+        )?;
+        int(
+            "check.sample_interval_minutes",
+            c.sample_interval_minutes.into(),
+            1,
+            1440,
+        )?;
+        Ok(())
+    }
+
+    /// For a swarm: the fault parameters drawn from the seed, within their
+    /// ranges, so each seed tries a different mix of faults.
+    pub fn with_faults_from_seed(&self, seed: u64) -> SimConfig {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5157_4152_4d00_0000);
+        let mut c = self.clone();
+        c.seed = seed;
+        c.faults.outages_per_org_day = rng.random_range(0.0..4.0);
+        c.faults.outage_minutes_mean = rng.random_range(1.0..90.0);
+        c.faults.crashes_per_user_day = rng.random_range(0.0..0.5);
+        c.faults.restart_after_minutes = rng.random_range(1..30);
+        c.faults.admin_changes_per_day = rng.random_range(0..6);
+        c.deployment.ews_latency_ms = rng.random_range(0..10_000);
+        c
+    }
+}
+
+/// Builds the deployment of a config: organisations `org1`…, federated
+/// with one another; users `u1`…, round-robin over organisations.
+pub fn deployment(c: &SimConfig) -> Deployment {
+    let mut rng = ChaCha8Rng::seed_from_u64(c.seed);
+    let mix = &c.deployment;
+    let orgs: Vec<Org> = (0..c.orgs)
+        .map(|i| {
+            let server = rng.random_bool(mix.server_org_share);
+            Org {
+                name: format!("org{}", i + 1),
+                profile: if server {
+                    Profile::Server
+                } else {
+                    Profile::Online
+                },
+                server_version: server.then_some(ServerVersion::Server2015Cu3),
+                sites: Vec::new(),
+                ews_published: true,
+            }
+        })
+        .collect();
+    let mut federation = Vec::new();
+    for a in 0..c.orgs {
+        for b in a + 1..c.orgs {
+            federation.push((OrgId(a as u8), OrgId(b as u8)));
+        }
+    }
+    let users = (0..c.users)
+        .map(|i| {
+            let org = OrgId((i % c.orgs) as u8);
+            let server = orgs[org.0 as usize].profile == Profile::Server;
+            let mailbox = if server && rng.random_bool(mix.on_premises_share) {
+                MailboxLocation::OnPremises
+            } else {
+                MailboxLocation::Online
+            };
+            let install = if rng.random_bool(mix.msi_share) {
+                Install::Msi
+            } else {
+                Install::C2r
+            };
+            let build = if rng.random_bool(mix.old_build_share) {
+                Build([16, 0, 6001, 1000])
+            } else {
+                Build([16, 0, 7070, 2036])
+            };
+            let released = if rng.random_bool(mix.old_client_share) {
+                Date {
+                    year: 2016,
+                    month: 5,
+                    day: 10,
+                }
+            } else {
+                Date {
+                    year: 2016,
+                    month: 8,
+                    day: 1,
+                }
+            };
+            User {
+                name: format!("u{}", i + 1),
+                sip: format!("sip:u{}@org{}.example", i + 1, org.0 + 1),
+                org,
+                site: None,
+                mailbox,
+                client: Client {
+                    install,
+                    build,
+                    released,
+                },
+            }
+        })
+        .collect();
+    let options = Options {
+        ews_latency_ms: mix.ews_latency_ms,
+        ..Options::default()
+    };
+    Deployment::new(orgs, federation, users, options)
+        .unwrap_or_else(|e| unreachable!("generated names are unique and orgs within bounds: {e}"))
+}
+
+/// A planned event on the agenda.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Planned {
+    SignIn(UserId),
+    SignOut(UserId),
+    Activity(UserId),
+    Crash(UserId),
+    Restart(UserId),
+    OutageStart(OrgId),
+    OutageEnd(OrgId),
+    Admin(OrgId, bool),
+    /// Apply the user's due internal events (Exchange, response, timer).
+    Wake(UserId),
+    Sample,
+    Check,
+}
+
+/// One point of the time series, per sample interval.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Sample {
+    pub at_ms: u64,
+    pub spool_depth: u64,
+    pub live: u64,
+    pub offline: u64,
+    pub missed_message: u64,
+    pub unavailable: u64,
+}
+
+/// IMs by route.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Routes {
+    pub live: u64,
+    pub offline: u64,
+    pub missed_message: u64,
+    pub unavailable: u64,
+}
+
+/// Delivery latency from send to mailbox, over delivered offline messages.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Latency {
+    pub p50_ms: u64,
+    pub p90_ms: u64,
+    pub p99_ms: u64,
+    pub max_ms: u64,
+}
+
+/// What happened to spooled messages.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Spooled {
+    pub accepted: u64,
+    pub delivered: u64,
+    pub retained: u64,
+    pub failed: u64,
+}
+
+/// The run's summary, for people and (with `--json`) machines. It holds
+/// no wall-clock figure, so equal inputs give byte-equal JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub seed: u64,
+    pub users: u32,
+    pub orgs: u32,
+    pub hours: u32,
+    pub events: u64,
+    pub routes: Routes,
+    pub spooled: Spooled,
+    pub latency: Latency,
+    pub spool_depth_max: u64,
+    pub drafts_items: u64,
+    pub notifications: u64,
+    pub outages: u64,
+    pub crashes: u64,
+    pub admin_changes: u64,
+    pub invariant_checks: u64,
+}
+
+/// An invariant violation that stopped the run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub id: &'static str,
+    pub why: String,
+    pub at_ms: u64,
+    pub events: u64,
+    /// The last events before the check, oldest first.
+    pub last_events: Vec<String>,
+    pub replay: String,
+}
+
+/// The outcome of one simulation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SimReport {
+    pub summary: Summary,
+    pub samples: Vec<Sample>,
+    /// Delivered latencies, sorted, for the histogram.
+    #[serde(skip)]
+    pub latencies_ms: Vec<u64>,
+    pub violation: Option<Violation>,
+}
+
+/// How many recent events a violation report shows.
+pub const LAST_EVENTS_MAX: usize = 20;
+
+/// Observers of a run: progress in virtual minutes, and trace lines.
+pub trait Observer {
+    fn progress(&mut self, _now_ms: u64, _end_ms: u64) {}
+    fn trace(&mut self, _line: &crate::world::TraceRecord) {}
+    fn wants_trace(&self) -> bool {
+        false
+    }
+}
+
+/// An observer that observes nothing.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// The command line that replays a run.
+pub fn replay_command(c: &SimConfig, config_file: Option<&str>) -> String {
+    let mut cmd = String::from("offline-im simulate");
+    if let Some(f) = config_file {
+        let _ = write!(cmd, " --config {f}");
+    }
+    let _ = write!(
+        cmd,
+        " --users {} --orgs {} --hours {} --seed {}",
+        c.users, c.orgs, c.hours, c.seed
+    );
+    cmd
+}
+
+struct Sim<'a, O: Observer> {
+    c: &'a SimConfig,
+    world: World,
+    rng: ChaCha8Rng,
+    agenda: BinaryHeap<Reverse<(u64, u64, Planned)>>,
+    seq: u64,
+    end_ms: u64,
+    summary: Summary,
+    samples: Vec<Sample>,
+    window: Routes,
+    recent: VecDeque<String>,
+    checks: &'a [Invariant],
+    observer: &'a mut O,
+    config_file: Option<&'a str>,
+}
+
+impl<O: Observer> Sim<'_, O> {
+    fn plan(&mut self, at_ms: u64, p: Planned) {
+        if at_ms <= self.end_ms {
+            self.seq += 1;
+            self.agenda.push(Reverse((at_ms, self.seq, p)));
+        }
+    }
+
+    /// Exponentially distributed delay with the given rate per hour.
+    fn after(&mut self, per_hour: f64) -> Option<u64> {
+        if per_hour <= 0.0 {
+            return None;
+        }
+        let u: f64 = self.rng.random_range(f64::EPSILON..1.0);
+        Some((-u.ln() / per_hour * HOUR_MS as f64) as u64 + 1)
+    }
+
+    fn users_in(&self, org: OrgId) -> u32 {
+        let n = self.c.users;
+        let o = self.c.orgs;
+        n / o + u32::from(org.0 as u32 % o < n % o)
+    }
+
+    /// Applies an event; returns its outcome or the rule book's refusal.
+    fn apply(&mut self, e: &Event) -> Result<crate::world::Outcome, StepError> {
+        let out = self.world.apply(e);
+        if out.is_ok() {
+            self.summary.events += 1;
+            if self.recent.len() == LAST_EVENTS_MAX {
+                self.recent.pop_front();
+            }
+            let d = Arc::clone(&self.world.deployment);
+            self.recent.push_back(format!(
+                "[{} ms] {}",
+                self.world.state.clock_ms,
+                crate::report::describe(&d, e)
+            ));
+        }
+        if self.observer.wants_trace() {
+            for r in self.world.trace.drain(..) {
+                self.observer.trace(&r);
+            }
+        }
+        out
+    }
+
+    /// Plans a wake-up for each time something of `u`'s becomes due.
+    fn plan_wakes(&mut self, u: UserId) {
+        let s = &self.world.state;
+        let now = s.clock_ms;
+        let c = s.client(u);
+        let mut times: Vec<u64> = Vec::new();
+        if c.running && c.signed_in {
+            times.extend(s.spooler(u).next_due_ms());
+        }
+        times.extend(
+            s.requests
+                .iter()
+                .filter(|r| r.writer == u)
+                .map(|r| r.ready_ms),
+        );
+        times.extend(
+            s.responses
+                .iter()
+                .filter(|r| r.writer == u)
+                .map(|r| r.ready_ms),
+        );
+        times.sort_unstable();
+        times.dedup();
+        for t in times {
+            self.plan(t.max(now), Planned::Wake(u));
+        }
+    }
+
+    fn wake(&mut self, u: UserId) {
+        // Each applied event consumes a request, a response or a due entry,
+        // so a handful of rounds always suffices; the bound guards bugs.
+        for _ in 0..16 {
+            let applied = [
+                Event::ExchangeProcess { writer: u },
+                Event::ClientReceive { user: u },
+                Event::Pickup { user: u },
+            ]
+            .iter()
+            .any(|e| self.apply(e).is_ok());
+            if !applied {
+                break;
+            }
+        }
+        self.plan_wakes(u);
+    }
+
+    fn pick_presence(&mut self) -> Presence {
+        let w = &self.c.workload;
+        let x: f64 = self.rng.random_range(0.0..1.0);
+        if x < w.dnd_share {
+            Presence::DoNotDisturb
+        } else if x < w.dnd_share + w.presenting_share {
+            Presence::Presenting
+        } else {
+            [Presence::Available, Presence::Busy, Presence::Away][self.rng.random_range(0..3)]
+        }
+    }
+
+    fn pick_recipient(&mut self, from: UserId) -> UserId {
+        let c = self.c;
+        let own = OrgId((from.0 % c.orgs) as u8);
+        let org = if c.orgs > 1 && self.rng.random_bool(c.workload.federated_share) {
+            let other = self.rng.random_range(0..c.orgs - 1) as u8;
+            OrgId(if other >= own.0 { other + 1 } else { other })
+        } else {
+            own
+        };
+        for _ in 0..8 {
+            let k = self.rng.random_range(0..self.users_in(org));
+            let to = UserId(k * c.orgs + u32::from(org.0));
+            if to != from {
+                return to;
+            }
+        }
+        UserId((from.0 + 1) % c.users)
+    }
+
+    fn sample(&mut self) {
+        let depth: u64 = self
+            .world
+            .state
+            .spoolers
+            .iter()
+            .map(|s| s.entries.len() as u64)
+            .sum();
+        self.summary.spool_depth_max = self.summary.spool_depth_max.max(depth);
+        let w = std::mem::take(&mut self.window);
+        self.samples.push(Sample {
+            at_ms: self.world.state.clock_ms,
+            spool_depth: depth,
+            live: w.live,
+            offline: w.offline,
+            missed_message: w.missed_message,
+            unavailable: w.unavailable,
+        });
+    }
+
+    fn check(&mut self) -> Option<Violation> {
+        self.summary.invariant_checks += 1;
+        let d = &self.world.deployment;
+        for inv in self.checks {
+            if let Err(why) = (inv.check)(d, &self.world.state) {
+                return Some(Violation {
+                    id: inv.id,
+                    why,
+                    at_ms: self.world.state.clock_ms,
+                    events: self.summary.events,
+                    last_events: self.recent.iter().cloned().collect(),
+                    replay: replay_command(self.c, self.config_file),
+                });
+            }
+        }
+        None
+    }
+
+    fn handle(&mut self, p: Planned) {
+        let now = self.world.state.clock_ms;
+        match p {
+            Planned::SignIn(u) => {
+                let presence = Presence::Available;
+                if self.apply(&Event::SignIn { user: u, presence }).is_ok() {
+                    self.plan_wakes(u);
+                    let rate = self.c.workload.ims_per_user_hour
+                        + self.c.workload.presence_changes_per_user_hour;
+                    if let Some(dt) = self.after(rate) {
+                        self.plan(now + dt, Planned::Activity(u));
+                    }
+                }
+            }
+            Planned::SignOut(u) => {
+                let _ = self.apply(&Event::SignOut { user: u });
+            }
+            Planned::Activity(u) => {
+                if !self.world.state.client(u).signed_in {
+                    return;
+                }
+                let w = &self.c.workload;
+                let rate = w.ims_per_user_hour + w.presence_changes_per_user_hour;
+                let send_share = w.ims_per_user_hour / rate;
+                if self.rng.random_bool(send_share) {
+                    let to = self.pick_recipient(u);
+                    let e = Event::Send {
+                        from: u,
+                        to,
+                        body: String::new(),
+                    };
+                    if let Ok(out) = self.apply(&e)
+                        && let Some((_, route)) = out.route
+                    {
+                        for counts in [&mut self.summary.routes, &mut self.window] {
+                            match route {
+                                Route::Live => counts.live += 1,
+                                Route::Offline => counts.offline += 1,
+                                Route::MissedMessage => counts.missed_message += 1,
+                                Route::Unavailable(_) => counts.unavailable += 1,
+                            }
+                        }
+                        match route {
+                            Route::Offline => self.plan_wakes(u),
+                            Route::MissedMessage => self.plan_wakes(to),
+                            _ => {}
+                        }
+                    }
+                } else {
+                    let presence = self.pick_presence();
+                    let _ = self.apply(&Event::SetPresence { user: u, presence });
+                }
+                if let Some(dt) = self.after(rate) {
+                    self.plan(now + dt, Planned::Activity(u));
+                }
+            }
+            Planned::Crash(u) => {
+                if self.apply(&Event::CrashClient { user: u }).is_ok() {
+                    self.summary.crashes += 1;
+                    let back = u64::from(self.c.faults.restart_after_minutes) * MINUTE_MS;
+                    self.plan(now + back, Planned::Restart(u));
+                }
+            }
+            Planned::Restart(u) => {
+                if self.apply(&Event::RestartClient { user: u }).is_ok() {
+                    let hour = (now % DAY_MS) / HOUR_MS;
+                    let w = &self.c.workload;
+                    if (u64::from(w.workday_start_hour)..u64::from(w.workday_end_hour))
+                        .contains(&hour)
+                    {
+                        self.plan(now + MINUTE_MS, Planned::SignIn(u));
+                    }
+                }
+            }
+            Planned::OutageStart(o) => {
+                let d = Arc::clone(&self.world.deployment);
+                let writers: Vec<UserId> = self
+                    .world
+                    .state
+                    .requests
+                    .iter()
+                    .filter(|r| d.user(r.writer).org == o)
+                    .map(|r| r.writer)
+                    .collect();
+                if self.apply(&Event::EwsDown { org: o }).is_ok() {
+                    self.summary.outages += 1;
+                    for w in writers {
+                        self.plan_wakes(w);
+                    }
+                    let mean = self.c.faults.outage_minutes_mean;
+                    let dt = self.after(60.0 / mean).unwrap_or(MINUTE_MS);
+                    self.plan(now + dt, Planned::OutageEnd(o));
+                }
+            }
+            Planned::OutageEnd(o) => {
+                let _ = self.apply(&Event::EwsUp { org: o });
+            }
+            Planned::Admin(o, on) => {
+                let text = format!(
+                    "Set-CsImConfiguration -EnableOfflineIM ${}",
+                    if on { "True" } else { "False" }
+                );
+                if let Ok(parsed) = crate::cmdlets::parse(&text) {
+                    let e = Event::Admin {
+                        org: o,
+                        text,
+                        parsed: Box::new(parsed),
+                    };
+                    if self.apply(&e).is_ok() {
+                        self.summary.admin_changes += 1;
+                        if !on {
+                            self.plan(now + HOUR_MS, Planned::Admin(o, true));
+                        }
+                    }
+                }
+            }
+            Planned::Wake(u) => self.wake(u),
+            Planned::Sample => {
+                self.sample();
+                let dt = u64::from(self.c.check.sample_interval_minutes) * MINUTE_MS;
+                self.plan(now + dt, Planned::Sample);
+            }
+            Planned::Check => {
+                let dt = u64::from(self.c.check.invariant_interval_minutes) * MINUTE_MS;
+                self.plan(now + dt, Planned::Check);
+            }
+        }
+    }
+
+    /// Plans the day: sign-ins and sign-outs, crashes, outages, admin.
+    fn plan_days(&mut self) {
+        let c = self.c;
+        let w = &c.workload;
+        let days = u64::from(c.hours).div_ceil(24);
+        let jitter = u64::from(w.sign_in_jitter_minutes) * MINUTE_MS;
+        for day in 0..days {
+            let base = day * DAY_MS;
+            for i in 0..c.users {
+                let u = UserId(i);
+                let start = base + u64::from(w.workday_start_hour) * HOUR_MS;
+                let end = base + u64::from(w.workday_end_hour) * HOUR_MS;
+                let j1 = self.rng.random_range(0..=2 * jitter);
+                let j2 = self.rng.random_range(0..=2 * jitter);
+                self.plan((start + j1).saturating_sub(jitter), Planned::SignIn(u));
+                self.plan((end + j2).saturating_sub(jitter), Planned::SignOut(u));
+                if self.rng.random_bool(c.faults.crashes_per_user_day) {
+                    let at = base + self.rng.random_range(0..DAY_MS);
+                    self.plan(at, Planned::Crash(u));
+                }
+            }
+            for o in 0..c.orgs {
+                let mut t = base;
+                while let Some(dt) = self.after(c.faults.outages_per_org_day / 24.0) {
+                    t += dt;
+                    if t >= base + DAY_MS {
+                        break;
+                    }
+                    self.plan(t, Planned::OutageStart(OrgId(o as u8)));
+                }
+            }
+            let server: Vec<OrgId> = self
+                .world
+                .deployment
+                .org_ids()
+                .filter(|o| self.world.deployment.org(*o).profile == Profile::Server)
+                .collect();
+            if !server.is_empty() {
+                for _ in 0..c.faults.admin_changes_per_day {
+                    let o = server[self.rng.random_range(0..server.len())];
+                    let at = base + self.rng.random_range(0..DAY_MS);
+                    self.plan(at, Planned::Admin(o, false));
+                }
+            }
+        }
+        self.plan(0, Planned::Sample);
+        let dt = u64::from(c.check.invariant_interval_minutes) * MINUTE_MS;
+        self.plan(dt, Planned::Check);
+    }
+
+    fn finish(mut self, violation: Option<Violation>) -> SimReport {
+        self.sample();
+        let s = &self.world.state;
+        let mut latencies: Vec<u64> = Vec::new();
+        for mb in &s.mailboxes {
+            for item in &mb.items {
+                match item.kind {
+                    ItemKind::Delivered => {
+                        latencies.push(item.at_ms - s.record(item.message).sent_at_ms);
+                    }
+                    ItemKind::Draft => self.summary.drafts_items += 1,
+                    ItemKind::SenderCopy => {}
+                }
+            }
+        }
+        latencies.sort_unstable();
+        let pct = |p: usize| {
+            latencies
+                .get((latencies.len() * p / 100).min(latencies.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0)
+        };
+        self.summary.latency = Latency {
+            p50_ms: pct(50),
+            p90_ms: pct(90),
+            p99_ms: pct(99),
+            max_ms: latencies.last().copied().unwrap_or(0),
+        };
+        let mut spooled = Spooled {
+            accepted: self.summary.routes.offline + self.summary.routes.missed_message,
+            delivered: latencies.len() as u64,
+            ..Spooled::default()
+        };
+        for sp in &s.spoolers {
+            for e in &sp.entries {
+                match e.status {
+                    SpoolStatus::Failed(_) => spooled.failed += 1,
+                    _ => spooled.retained += 1,
+                }
+            }
+        }
+        self.summary.spooled = spooled;
+        self.summary.notifications = s.notifications.len() as u64;
+        SimReport {
+            summary: self.summary,
+            samples: self.samples,
+            latencies_ms: latencies,
+            violation,
+        }
+    }
+}
+
+/// Runs one simulation with the given invariant table (the CLI passes
+/// `invariants::INVARIANTS`; tests may pass their own to exercise the
+/// violation path).
+pub fn run_with(
+    c: &SimConfig,
+    config_file: Option<&str>,
+    checks: &[Invariant],
+    observer: &mut impl Observer,
+) -> SimReport {
+    let d = Arc::new(deployment(c));
+    let mut world = World::new(d);
+    world.keep_trace = observer.wants_trace();
+    let end_ms = u64::from(c.hours) * HOUR_MS;
+    let mut sim = Sim {
+        c,
+        world,
+        rng: ChaCha8Rng::seed_from_u64(c.seed.wrapping_add(1)),
+        agenda: BinaryHeap::new(),
+        seq: 0,
+        end_ms,
+        summary: Summary {
+            seed: c.seed,
+            users: c.users,
+            orgs: c.orgs,
+            hours: c.hours,
+            events: 0,
+            routes: Routes::default(),
+            spooled: Spooled::default(),
+            latency: Latency::default(),
+            spool_depth_max: 0,
+            drafts_items: 0,
+            notifications: 0,
+            outages: 0,
+            crashes: 0,
+            admin_changes: 0,
+            invariant_checks: 0,
+        },
+        samples: Vec::new(),
+        window: Routes::default(),
+        recent: VecDeque::new(),
+        checks,
+        observer,
+        config_file,
+    };
+    // Every server organisation starts with offline IM switched on, as an
+    // administrator following the documentation would (OIM-006).
+    let d = Arc::clone(&sim.world.deployment);
+    for o in d.org_ids().filter(|o| d.org(*o).profile == Profile::Server) {
+        sim.handle(Planned::Admin(o, true));
+    }
+    sim.summary.admin_changes = 0;
+    sim.plan_days();
+    let mut last_progress = 0;
+    while let Some(Reverse((at_ms, _, p))) = sim.agenda.pop() {
+        if at_ms > sim.world.state.clock_ms {
+            let _ = sim.world.apply(&Event::AdvanceTo { at_ms });
+        }
+        if p == Planned::Check
+            && let Some(v) = sim.check()
+        {
+            return sim.finish(Some(v));
+        }
+        sim.handle(p);
+        if at_ms >= last_progress + 10 * MINUTE_MS {
+            last_progress = at_ms;
+            sim.observer.progress(at_ms, end_ms);
+        }
+    }
+    if sim.world.state.clock_ms < end_ms {
+        let _ = sim.world.apply(&Event::AdvanceTo { at_ms: end_ms });
+    }
+    let v = sim.check();
+    sim.finish(v)
+}
+
+/// Runs one simulation with the reference invariants.
+pub fn run(c: &SimConfig, config_file: Option<&str>, observer: &mut impl Observer) -> SimReport {
+    run_with(c, config_file, invariants::INVARIANTS, observer)
+}
+
+/// Renders the summary for a person.
+pub fn render_text(r: &SimReport) -> String {
+    let s = &r.summary;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "simulated {} users in {} organisations for {} h, seed {}: {} events",
+        s.users, s.orgs, s.hours, s.seed, s.events
+    );
+    let _ = writeln!(
+        out,
+        "IMs by route: live {}, offline {}, missed-message {}, unavailable {}",
+        s.routes.live, s.routes.offline, s.routes.missed_message, s.routes.unavailable
+    );
+    let _ = writeln!(
+        out,
+        "offline messages: accepted {}, delivered {}, retained {}, failed {}",
+        s.spooled.accepted, s.spooled.delivered, s.spooled.retained, s.spooled.failed
+    );
+    let _ = writeln!(
+        out,
+        "delivery latency: p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",
+        s.latency.p50_ms, s.latency.p90_ms, s.latency.p99_ms, s.latency.max_ms
+    );
+    let _ = writeln!(
+        out,
+        "max spool depth {}, Drafts items {}, notifications {}",
+        s.spool_depth_max, s.drafts_items, s.notifications
+    );
+    let _ = writeln!(
+        out,
+        "faults: {} EWS outages, {} client crashes, {} admin changes; {} invariant checks",
+        s.outages, s.crashes, s.admin_changes, s.invariant_checks
+    );
+    if let Some(v) = &r.violation {
+        let _ = writeln!(
+            out,
+            "\nVIOLATION of {} at {} ms after {} events: {}\nlast events:",
+            v.id, v.at_ms, v.events, v.why
+        );
+        for e in &v.last_events {
+            let _ = writeln!(out, "  {e}");
+        }
+        let _ = writeln!(out, "replay with: {}", v.replay);
+    }
+    out
+}
+
+/// The self-contained HTML report: three SVG charts and the summary.
+pub fn render_html(r: &SimReport) -> String {
+    const W: f64 = 720.0;
+    const H: f64 = 220.0;
+    let s = &r.summary;
+    let end = r.samples.last().map_or(1, |x| x.at_ms.max(1)) as f64;
+    let x = |t: u64| 40.0 + (t as f64 / end) * (W - 50.0);
+    let line = |values: &[(u64, u64)], max: u64, colour: &str| {
+        let max = max.max(1) as f64;
+        let points: Vec<String> = values
+            .iter()
+            .map(|(t, v)| {
+                format!(
+                    "{:.1},{:.1}",
+                    x(*t),
+                    H - 20.0 - (*v as f64 / max) * (H - 40.0)
+                )
+            })
+            .collect();
+        format!(
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>",
+            points.join(" ")
+        )
+    };
+    let axes = |title: &str, max: u64| {
+        format!(
+            "<text x=\"40\" y=\"14\" font-size=\"13\">{title}</text><line x1=\"40\" y1=\"{b}\" x2=\"{W}\" y2=\"{b}\" stroke=\"#888\"/><line x1=\"40\" y1=\"20\" x2=\"40\" y2=\"{b}\" stroke=\"#888\"/><text x=\"2\" y=\"28\" font-size=\"10\">{max}</text><text x=\"2\" y=\"{b}\" font-size=\"10\">0</text><text x=\"{xe}\" y=\"{l}\" font-size=\"10\">{h} h</text>",
+            b = H - 20.0,
+            xe = W - 40.0,
+            l = H - 5.0,
+            h = s.hours
+        )
+    };
+    let depth: Vec<(u64, u64)> = r.samples.iter().map(|p| (p.at_ms, p.spool_depth)).collect();
+    let depth_max = depth.iter().map(|d| d.1).max().unwrap_or(0);
+    let spool = format!(
+        "<svg width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"spool depth over time\">{}{}</svg>",
+        axes("Spool depth (entries in all History Spoolers)", depth_max),
+        line(&depth, depth_max, "#c0392b")
+    );
+    let series = |f: fn(&Sample) -> u64| -> Vec<(u64, u64)> {
+        r.samples.iter().map(|p| (p.at_ms, f(p))).collect()
+    };
+    let routes = [
+        ("live", series(|p| p.live), "#2e86c1"),
+        ("offline", series(|p| p.offline), "#27ae60"),
+        ("missed-message", series(|p| p.missed_message), "#8e44ad"),
+        ("unavailable", series(|p| p.unavailable), "#7f8c8d"),
+    ];
+    let routes_max = routes
+        .iter()
+        .flat_map(|(_, v, _)| v.iter().map(|p| p.1))
+        .max()
+        .unwrap_or(0);
+    let mut route_svg = format!(
+        "<svg width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"routes over time\">{}",
+        axes("IMs per sample interval, by route", routes_max)
+    );
+    for (i, (name, v, colour)) in routes.iter().enumerate() {
+        route_svg.push_str(&line(v, routes_max, colour));
+        let _ = write!(
+            route_svg,
+            "<text x=\"{}\" y=\"14\" font-size=\"11\" fill=\"{colour}\">{name}</text>",
+            W - 330.0 + 80.0 * i as f64
+        );
+    }
+    route_svg.push_str("</svg>");
+    // Latency histogram: 20 equal buckets up to the maximum.
+    let lat = &r.latencies_ms;
+    let max_lat = lat.last().copied().unwrap_or(0).max(1);
+    let mut buckets = [0u64; 20];
+    for l in lat {
+        buckets[((*l * 20) / (max_lat + 1)) as usize] += 1;
+    }
+    let bmax = buckets.iter().copied().max().unwrap_or(0).max(1);
+    let mut hist = format!(
+        "<svg width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"delivery latency histogram\"><text x=\"40\" y=\"14\" font-size=\"13\">Delivery latency (send to mailbox), {} messages, 0 to {} s</text><line x1=\"40\" y1=\"{b}\" x2=\"{W}\" y2=\"{b}\" stroke=\"#888\"/>",
+        lat.len(),
+        max_lat / 1000,
+        b = H - 20.0
+    );
+    let bw = (W - 50.0) / 20.0;
+    for (i, n) in buckets.iter().enumerate() {
+        let h = (*n as f64 / bmax as f64) * (H - 40.0);
+        let _ = write!(
+            hist,
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"#d68910\"><title>{n}</title></rect>",
+            40.0 + bw * i as f64,
+            H - 20.0 - h,
+            bw - 2.0
+        );
+    }
+    hist.push_str("</svg>");
+    let summary = html_escape(&render_text(r));
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>offline-im simulation, seed {}</title><style>body{{font-family:sans-serif;margin:2em;max-width:60em}}svg{{display:block;margin:1em 0;background:#fafafa}}pre{{background:#f4f4f4;padding:1em}}</style></head><body><h1>offline-im simulation</h1><pre>{summary}</pre><h2>Spool depth</h2>{spool}<h2>Delivery latency</h2>{hist}<h2>Routes over time</h2>{route_svg}</body></html>\n",
+        s.seed
+    )
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
