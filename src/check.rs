@@ -36,7 +36,7 @@
 
 use crate::dispatch::Route;
 use crate::domain::{Deployment, Folder, Presence, UserId};
-use crate::invariants::{EXPECTATIONS, INVARIANTS, LIVENESS};
+use crate::invariants::{EXPECTATIONS, INVARIANTS, Invariant, LIVENESS};
 use crate::report::{self, Observation};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::spooler::SpoolStatus;
@@ -247,13 +247,7 @@ impl CheckModel {
         let mut deployment = (*scenario.deployment).clone();
         deployment.options.ews_latency_ms = b.ews_latency_ms;
         let d = Arc::new(deployment);
-        let mut world = World::new(Arc::clone(&d));
-        world.keep_trace = false;
-        for te in scenario.setup.iter().chain(&scenario.initial_sign_ins) {
-            world
-                .apply(&te.event)
-                .map_err(|e| scenario.runtime_error(te, &e))?;
-        }
+        let world = scenario.initial_world(Arc::clone(&d))?;
         let symmetry = Arc::new(permutations(&d, &interchangeable(&d, &b)));
         let init = CheckState {
             world: world.state,
@@ -665,21 +659,25 @@ impl CheckReport {
 
 /// The name and kind of a property id.
 fn describe_property(m: &CheckModel, id: &'static str) -> (&'static str, Kind) {
-    let table = INVARIANTS
-        .iter()
-        .chain(EXPECTATIONS)
-        .map(|i| (i, Kind::Always))
-        .chain(LIVENESS.iter().map(|i| (i, Kind::Progress)));
-    for (inv, kind) in table {
-        if inv.id == id {
-            return (inv.name, kind);
-        }
+    if let Some((inv, kind)) = predicate(id) {
+        return (inv.name, kind);
     }
     if m.bounds.unreachable.contains(&id) {
         (id, Kind::Never)
     } else {
         (id, Kind::Sometimes)
     }
+}
+
+/// The predicate behind a property id, with its kind; `None` for a
+/// reachability probe.
+fn predicate(id: &str) -> Option<(&'static Invariant, Kind)> {
+    INVARIANTS
+        .iter()
+        .chain(EXPECTATIONS)
+        .map(|i| (i, Kind::Always))
+        .chain(LIVENESS.iter().map(|i| (i, Kind::Progress)))
+        .find(|(inv, _)| inv.id == id)
 }
 
 /// Replays `events` from the model's initial state through the rule book,
@@ -783,23 +781,17 @@ pub fn shrink(m: &CheckModel, id: &str, events: &[Event]) -> Vec<Event> {
 /// Why a property fails in a state, in the predicate's own words.
 fn why(m: &CheckModel, id: &str, s: &CheckState) -> String {
     let d = &m.deployment;
-    for inv in INVARIANTS.iter().chain(EXPECTATIONS) {
-        if inv.id == id {
-            return (inv.check)(d, &s.world).err().unwrap_or_default();
-        }
+    match predicate(id) {
+        Some((inv, Kind::Progress)) => match m.drained(s) {
+            None => "the fair continuation could not run".into(),
+            Some(end) => format!(
+                "after the fair continuation (all clients up and signed in, EWS up, time advancing): {}",
+                (inv.check)(d, &end).err().unwrap_or_default()
+            ),
+        },
+        Some((inv, _)) => (inv.check)(d, &s.world).err().unwrap_or_default(),
+        None => format!("`{id}` was declared unreachable in [check], but this path reaches it"),
     }
-    for inv in LIVENESS {
-        if inv.id == id {
-            return match m.drained(s) {
-                None => "the fair continuation could not run".into(),
-                Some(end) => format!(
-                    "after the fair continuation (all clients up and signed in, EWS up, time advancing): {}",
-                    (inv.check)(d, &end).err().unwrap_or_default()
-                ),
-            };
-        }
-    }
-    format!("`{id}` was declared unreachable in [check], but this path reaches it")
 }
 
 /// Checks the model exhaustively and reports every property.
@@ -810,16 +802,30 @@ pub fn run(m: CheckModel, file: &str, name: &str, opts: CheckOptions) -> CheckRe
     if let Some(depth) = opts.depth_max {
         builder = builder.target_max_depth(depth);
     }
-    let (discoveries, generated, unique, depth_max, strategy) = if symmetric {
-        let c = builder.symmetry().spawn_dfs().join();
-        let ds = c.discoveries();
-        let totals = (c.state_count(), c.unique_state_count(), c.max_depth());
-        (ds, totals.0, totals.1, totals.2, "dfs+symmetry")
+    // The two strategies are different checker types; one function reads
+    // both.
+    fn results(
+        c: impl Checker<CheckModel>,
+    ) -> (
+        std::collections::HashMap<&'static str, stateright::Path<CheckState, Event>>,
+        usize,
+        usize,
+        usize,
+    ) {
+        (
+            c.discoveries(),
+            c.state_count(),
+            c.unique_state_count(),
+            c.max_depth(),
+        )
+    }
+    let ((discoveries, generated, unique, depth_max), strategy) = if symmetric {
+        (
+            results(builder.symmetry().spawn_dfs().join()),
+            "dfs+symmetry",
+        )
     } else {
-        let c = builder.spawn_bfs().join();
-        let ds = c.discoveries();
-        let totals = (c.state_count(), c.unique_state_count(), c.max_depth());
-        (ds, totals.0, totals.1, totals.2, "bfs")
+        (results(builder.spawn_bfs().join()), "bfs")
     };
     let seconds = started.elapsed().as_secs_f64();
     let properties = m
@@ -887,15 +893,12 @@ pub fn render_text(r: &CheckReport) -> String {
             Kind::Sometimes => "sometimes",
             Kind::Never => "never",
         };
-        if p.name == p.id {
-            let _ = writeln!(out, "  {kind:<9} {:<40} {verdict}", p.id);
+        let label = if p.name == p.id {
+            p.id.to_string()
         } else {
-            let _ = writeln!(
-                out,
-                "  {kind:<9} {:<40} {verdict}",
-                format!("{} {}", p.id, p.name)
-            );
-        }
+            format!("{} {}", p.id, p.name)
+        };
+        let _ = writeln!(out, "  {kind:<9} {label:<40} {verdict}");
     }
     for p in &r.properties {
         let Some(cx) = &p.counterexample else {

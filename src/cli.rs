@@ -202,12 +202,8 @@ fn explore(path: Option<PathBuf>, addr: &str, out: &mut dyn Write, err: &mut dyn
 }
 
 fn run(path: Option<PathBuf>, json: bool, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let scenario = match scenario::load_path(path.as_deref()) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = writeln!(err, "{e}");
-            return EXIT_BAD_INPUT;
-        }
+    let Some(scenario) = load(path.as_deref(), err) else {
+        return EXIT_BAD_INPUT;
     };
     match report::run(&scenario) {
         Ok(r) => {

@@ -31,10 +31,23 @@ use crate::world::State;
 use quick_xml::events::Event as XmlEvent;
 use std::borrow::Cow;
 
+// The namespaces as macros, so that `concat!` can build the fixed opening
+// of a request from the one spelling.
+macro_rules! ns_messages {
+    () => {
+        "http://schemas.microsoft.com/exchange/services/2006/messages"
+    };
+}
+macro_rules! ns_types {
+    () => {
+        "http://schemas.microsoft.com/exchange/services/2006/types"
+    };
+}
+
 /// The EWS messages namespace (prefix `m`).
-pub const NS_MESSAGES: &str = "http://schemas.microsoft.com/exchange/services/2006/messages";
+pub const NS_MESSAGES: &str = ns_messages!();
 /// The EWS types namespace (prefix `t`).
-pub const NS_TYPES: &str = "http://schemas.microsoft.com/exchange/services/2006/types";
+pub const NS_TYPES: &str = ns_types!();
 /// The SOAP 1.1 envelope namespace.
 pub const NS_SOAP: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 
@@ -369,8 +382,11 @@ pub fn sanitized(text: &str) -> Cow<'_, str> {
 
 /// The fixed opening of a request up to its disposition attribute.
 const OPEN: &[u8] = concat!(
-    "<m:CreateItem xmlns:m=\"http://schemas.microsoft.com/exchange/services/2006/messages\"",
-    " xmlns:t=\"http://schemas.microsoft.com/exchange/services/2006/types\" MessageDisposition=\""
+    "<m:CreateItem xmlns:m=\"",
+    ns_messages!(),
+    "\" xmlns:t=\"",
+    ns_types!(),
+    "\" MessageDisposition=\""
 )
 .as_bytes();
 

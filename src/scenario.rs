@@ -893,6 +893,19 @@ impl Scenario {
     pub fn world(&self) -> World {
         World::new(Arc::clone(&self.deployment))
     }
+
+    /// A world over `deployment` (this scenario's, or a variant of it with
+    /// other options) after the setup cmdlets and the initial sign-ins:
+    /// where the model checker starts, and where the tests start.
+    pub fn initial_world(&self, deployment: Arc<Deployment>) -> Result<World, ScenarioError> {
+        let mut world = World::new(deployment);
+        for te in self.setup.iter().chain(&self.initial_sign_ins) {
+            world
+                .apply(&te.event)
+                .map_err(|e| self.runtime_error(te, &e))?;
+        }
+        Ok(world)
+    }
 }
 
 /// Reads and loads a scenario file, or the embedded default when `path` is

@@ -776,21 +776,10 @@ impl<O: Observer> Sim<'_, O> {
                 let _ = self.apply(&Event::EwsUp { org: o });
             }
             Planned::Admin(o, on) => {
-                let text = format!(
-                    "Set-CsImConfiguration -EnableOfflineIM ${}",
-                    if on { "True" } else { "False" }
-                );
-                if let Ok(parsed) = crate::cmdlets::parse(&text) {
-                    let e = Event::Admin {
-                        org: o,
-                        text,
-                        parsed: Box::new(parsed),
-                    };
-                    if self.apply(&e).is_ok() {
-                        self.summary.admin_changes += 1;
-                        if !on {
-                            self.plan(now + HOUR_MS, Planned::Admin(o, true));
-                        }
+                if self.apply(&switch_offline_im(o, on)).is_ok() {
+                    self.summary.admin_changes += 1;
+                    if !on {
+                        self.plan(now + HOUR_MS, Planned::Admin(o, true));
                     }
                 }
             }
@@ -909,6 +898,21 @@ impl<O: Observer> Sim<'_, O> {
     }
 }
 
+/// `Set-CsImConfiguration -EnableOfflineIM $True|$False` in `org`.
+fn switch_offline_im(org: OrgId, on: bool) -> Event {
+    let text = format!(
+        "Set-CsImConfiguration -EnableOfflineIM ${}",
+        if on { "True" } else { "False" }
+    );
+    let parsed = crate::cmdlets::parse(&text)
+        .unwrap_or_else(|e| unreachable!("a fixed, tested command line parses: {e}"));
+    Event::Admin {
+        org,
+        text,
+        parsed: Box::new(parsed),
+    }
+}
+
 /// Runs one simulation with the given invariant table (the CLI passes
 /// `invariants::INVARIANTS`; tests may pass their own to exercise the
 /// violation path).
@@ -957,9 +961,8 @@ pub fn run_with(
     // administrator following the documentation would (OIM-006).
     let d = Arc::clone(&sim.world.deployment);
     for o in d.org_ids().filter(|o| d.org(*o).profile == Profile::Server) {
-        sim.handle(Planned::Admin(o, true));
+        let _ = sim.apply(&switch_offline_im(o, true));
     }
-    sim.summary.admin_changes = 0;
     sim.plan_days();
     let mut last_progress = 0;
     while let Some(Reverse((at_ms, _, p))) = sim.agenda.pop() {

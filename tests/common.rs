@@ -26,10 +26,9 @@ pub fn load(text: &str) -> Scenario {
 /// A world for an inline scenario, with setup and initial sign-ins applied.
 pub fn world(text: &str) -> (Scenario, World) {
     let s = load(text);
-    let mut w = s.world();
-    for te in s.setup.iter().chain(&s.initial_sign_ins) {
-        w.apply(&te.event).unwrap_or_else(|e| panic!("{e}"));
-    }
+    let w = s
+        .initial_world(std::sync::Arc::clone(&s.deployment))
+        .unwrap_or_else(|e| panic!("{e}"));
     (s, w)
 }
 

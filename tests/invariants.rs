@@ -20,26 +20,23 @@ const PAT: UserId = UserId(3);
 /// Tony sends to Ken (same org) and to Pat (federated); both are delivered.
 fn delivered_world() -> World {
     let (_, mut w) = world(BASE);
-    apply(
-        &mut w,
-        Event::Send {
-            from: TONY,
-            to: KEN,
-            body: "a".into(),
-        },
-    );
-    apply(
-        &mut w,
-        Event::Send {
-            from: TONY,
-            to: PAT,
-            body: "b".into(),
-        },
-    );
+    send(&mut w, TONY, KEN, "a");
+    send(&mut w, TONY, PAT, "b");
     w.settle_until(200_000).unwrap();
     common::assert_invariants(&w);
     assert!(w.state.delivered(offline_im::domain::MessageId(1)));
     w
+}
+
+fn send(w: &mut World, from: UserId, to: UserId, body: &str) -> offline_im::world::Outcome {
+    apply(
+        w,
+        Event::Send {
+            from,
+            to,
+            body: body.into(),
+        },
+    )
 }
 
 fn check(id: &str, w: &World) -> Result<(), String> {
@@ -55,14 +52,7 @@ fn assert_caught(id: &str, w: &World) {
 #[test]
 fn inv_001_no_loss_catches_a_dropped_spool_entry() {
     let (_, mut w) = world(BASE);
-    apply(
-        &mut w,
-        Event::Send {
-            from: TONY,
-            to: KEN,
-            body: "a".into(),
-        },
-    );
+    send(&mut w, TONY, KEN, "a");
     assert!(check("INV-001", &w).is_ok());
     w.state.spoolers[0].entries.clear();
     assert_caught("INV-001", &w);
@@ -99,14 +89,7 @@ fn inv_003_classification_catches_a_federated_missed_conversation() {
 #[test]
 fn inv_004_gating_catches_a_message_spooled_against_policy() {
     let (_, mut w) = world(BASE);
-    apply(
-        &mut w,
-        Event::Send {
-            from: TONY,
-            to: KEN,
-            body: "a".into(),
-        },
-    );
+    send(&mut w, TONY, KEN, "a");
     assert!(check("INV-004", &w).is_ok());
     let facts = w.state.ledger[0].gate_facts.as_mut().unwrap();
     facts.auto_archiving = false;
@@ -161,22 +144,8 @@ fn inv_007_notification_catches_a_double_and_a_missing_notification() {
 #[test]
 fn inv_008_ordering_catches_an_overtaking_message() {
     let (_, mut w) = world(BASE);
-    apply(
-        &mut w,
-        Event::Send {
-            from: TONY,
-            to: KEN,
-            body: "1".into(),
-        },
-    );
-    apply(
-        &mut w,
-        Event::Send {
-            from: TONY,
-            to: KEN,
-            body: "2".into(),
-        },
-    );
+    send(&mut w, TONY, KEN, "1");
+    send(&mut w, TONY, KEN, "2");
     w.settle_until(400_000).unwrap();
     assert!(check("INV-008", &w).is_ok());
     w.state.mailboxes[1].items.reverse();
@@ -203,22 +172,8 @@ fn inv_009_archive_catches_sent_items_and_online_copies() {
 #[test]
 fn inv_010_bounded_catches_too_many_attempts_and_two_in_flight() {
     let (_, mut w) = world(BASE);
-    apply(
-        &mut w,
-        Event::Send {
-            from: TONY,
-            to: KEN,
-            body: "1".into(),
-        },
-    );
-    apply(
-        &mut w,
-        Event::Send {
-            from: TONY,
-            to: PAT,
-            body: "2".into(),
-        },
-    );
+    send(&mut w, TONY, KEN, "1");
+    send(&mut w, TONY, PAT, "2");
     assert!(check("INV-010", &w).is_ok());
     w.state.spoolers[0].entries[0].attempts = w.deployment.options.attempts_max + 1;
     assert_caught("INV-010", &w);
@@ -239,14 +194,7 @@ fn inv_011_unspooled_catches_an_item_for_a_live_message() {
             presence: offline_im::domain::Presence::Available,
         },
     );
-    let out = apply(
-        &mut w,
-        Event::Send {
-            from: TONY,
-            to: KEN,
-            body: "live".into(),
-        },
-    );
+    let out = send(&mut w, TONY, KEN, "live");
     assert_eq!(out.route.unwrap().1, Route::Live);
     assert!(check("INV-011", &w).is_ok());
     w.state.spoolers[0].accept(offline_im::domain::MessageId(1), KEN, 0, 1);
@@ -256,14 +204,7 @@ fn inv_011_unspooled_catches_an_item_for_a_live_message() {
 #[test]
 fn settled_catches_a_message_still_waiting() {
     let (_, mut w) = world(BASE);
-    apply(
-        &mut w,
-        Event::Send {
-            from: TONY,
-            to: KEN,
-            body: "a".into(),
-        },
-    );
+    send(&mut w, TONY, KEN, "a");
     assert!(
         invariants::settled(&w.deployment, &w.state).is_err(),
         "LIVE-001 must see the waiting entry"

@@ -36,6 +36,27 @@ fn send(w: &mut World, from: UserId, to: UserId) -> Route {
     .1
 }
 
+/// The first delivered item of a mailbox.
+fn delivered_item(mb: &offline_im::mailbox::Mailbox) -> &offline_im::mailbox::Item {
+    mb.items
+        .iter()
+        .find(|i| i.kind == ItemKind::Delivered)
+        .expect("a delivered item")
+}
+
+/// Runs a Contoso cmdlet, signs Tony in again so that his client picks it
+/// up (DEC-009), and returns the route of a new IM from Tony to Ken.
+fn route_after(w: &mut World, cmdlet: &str) -> Route {
+    contoso(w, cmdlet);
+    relog(w, TONY);
+    send(w, TONY, KEN)
+}
+
+/// Runs a cmdlet in Contoso's shell that must succeed.
+fn contoso(w: &mut World, text: &str) -> Vec<String> {
+    admin(w, CONTOSO, text).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
 fn admin(w: &mut World, org: OrgId, text: &str) -> Result<Vec<String>, String> {
     let parsed = Box::new(cmdlets::parse(text).map_err(|e| e.to_string())?);
     w.apply(&Event::Admin {
@@ -158,40 +179,24 @@ fn oim_005_ews_must_be_available_to_send() {
 #[test]
 fn oim_006_enable_offline_im_switch_defaults_true_with_global_and_site_scopes() {
     let (_, mut w) = world(BASE);
-    let out = admin(&mut w, CONTOSO, "Get-CsImConfiguration").unwrap();
+    let out = contoso(&mut w, "Get-CsImConfiguration");
     assert_eq!(
         out,
         vec!["Identity        : Global", "EnableOfflineIm : True"]
     );
-    admin(
-        &mut w,
-        CONTOSO,
-        "Set-CsImConfiguration -EnableOfflineIM $False",
-    )
-    .unwrap();
-    relog(&mut w, TONY);
     assert_eq!(
-        send(&mut w, TONY, KEN),
+        route_after(&mut w, "Set-CsImConfiguration -EnableOfflineIM $False"),
         Route::Unavailable(Unavailable::OfflineImDisabled)
     );
-    admin(
-        &mut w,
-        CONTOSO,
-        "New-CsImConfiguration -Identity \"Site:Redmond\" -EnableOfflineIm $true",
-    )
-    .unwrap();
-    relog(&mut w, TONY);
     assert_eq!(
-        send(&mut w, TONY, KEN),
+        route_after(
+            &mut w,
+            "New-CsImConfiguration -Identity \"Site:Redmond\" -EnableOfflineIm $true"
+        ),
         Route::Offline,
         "Tony is in Redmond"
     );
-    let out = admin(
-        &mut w,
-        CONTOSO,
-        "Get-CsImConfiguration -Identity site:redmond",
-    )
-    .unwrap();
+    let out = contoso(&mut w, "Get-CsImConfiguration -Identity site:redmond");
     assert_eq!(out[0], "Identity        : Site:Redmond");
 }
 
@@ -199,15 +204,11 @@ fn oim_006_enable_offline_im_switch_defaults_true_with_global_and_site_scopes() 
 fn oim_007_enable_im_auto_archiving_gates_senders_and_defaults_true() {
     let (_, mut w) = world(BASE);
     assert_eq!(send(&mut w, TONY, KEN), Route::Offline, "unset means True");
-    admin(
-        &mut w,
-        CONTOSO,
-        "Set-CsClientPolicy -Identity Global -EnableIMAutoArchiving $False",
-    )
-    .unwrap();
-    relog(&mut w, TONY);
     assert_eq!(
-        send(&mut w, TONY, KEN),
+        route_after(
+            &mut w,
+            "Set-CsClientPolicy -Identity Global -EnableIMAutoArchiving $False"
+        ),
         Route::Unavailable(Unavailable::AutoArchivingDisabled)
     );
     // The gate is the sender's: Ken may still receive.
@@ -233,11 +234,7 @@ fn oim_009_same_organisation_is_a_missed_conversation_in_both_folders() {
     send(&mut w, TONY, KEN);
     w.settle_until(200_000).unwrap();
     let mb = w.state.mailbox(KEN);
-    let item = mb
-        .items
-        .iter()
-        .find(|i| i.kind == ItemKind::Delivered)
-        .unwrap();
+    let item = delivered_item(mb);
     assert_eq!(item.class, MessageClass::MissedConversation);
     assert_eq!(item.class.as_str(), "IM.Note.MissedConversation");
     assert_eq!(mb.in_folder(Folder::MissedConversations).count(), 1);
@@ -251,11 +248,7 @@ fn oim_010_federated_is_a_plain_email_in_neither_folder() {
     send(&mut w, TONY, PAT);
     w.settle_until(200_000).unwrap();
     let mb = w.state.mailbox(PAT);
-    let item = mb
-        .items
-        .iter()
-        .find(|i| i.kind == ItemKind::Delivered)
-        .unwrap();
+    let item = delivered_item(mb);
     assert_eq!(item.class.as_str(), "IPM.Note");
     assert_eq!(mb.in_folder(Folder::Inbox).count(), 1);
     assert_eq!(mb.in_folder(Folder::MissedConversations).count(), 0);
@@ -397,32 +390,25 @@ fn oim_018_messages_can_be_sent_to_contacts_who_are_not_signed_in() {
 #[test]
 fn oim_019_grant_assigns_and_null_unassigns_a_per_user_policy() {
     let (_, mut w) = world(BASE);
-    admin(&mut w, CONTOSO, "New-CsClientPolicy -Identity OfflineIM").unwrap();
-    admin(
+    contoso(&mut w, "New-CsClientPolicy -Identity OfflineIM");
+    contoso(
         &mut w,
-        CONTOSO,
         "Set-CsClientPolicy -Identity OfflineIM -EnableIMAutoArchiving $False",
-    )
-    .unwrap();
-    admin(
-        &mut w,
-        CONTOSO,
-        "Grant-CsClientPolicy -Identity \"Tony Smith\" -PolicyName OfflineIM",
-    )
-    .unwrap();
-    relog(&mut w, TONY);
+    );
     assert_eq!(
-        send(&mut w, TONY, KEN),
+        route_after(
+            &mut w,
+            "Grant-CsClientPolicy -Identity \"Tony Smith\" -PolicyName OfflineIM"
+        ),
         Route::Unavailable(Unavailable::AutoArchivingDisabled)
     );
-    admin(
-        &mut w,
-        CONTOSO,
-        "Grant-CsClientPolicy -Identity \"Tony Smith\" -PolicyName $Null",
-    )
-    .unwrap();
-    relog(&mut w, TONY);
-    assert_eq!(send(&mut w, TONY, KEN), Route::Offline);
+    assert_eq!(
+        route_after(
+            &mut w,
+            "Grant-CsClientPolicy -Identity \"Tony Smith\" -PolicyName $Null"
+        ),
+        Route::Offline
+    );
     assert!(
         admin(
             &mut w,
@@ -438,49 +424,41 @@ fn oim_019_grant_assigns_and_null_unassigns_a_per_user_policy() {
 fn oim_020_new_fails_for_global_and_existing_remove_global_resets() {
     let (_, mut w) = world(BASE);
     assert!(admin(&mut w, CONTOSO, "New-CsClientPolicy -Identity Global").is_err());
-    admin(
+    contoso(
         &mut w,
-        CONTOSO,
         "New-CsClientPolicy -Identity site:Redmond -EnableIMAutoArchiving $False",
-    )
-    .unwrap();
+    );
     assert!(admin(&mut w, CONTOSO, "New-CsClientPolicy -Identity Site:REDMOND").is_err());
-    admin(
+    contoso(
         &mut w,
-        CONTOSO,
         "Set-CsClientPolicy -Identity Global -EnableIMAutoArchiving $False",
-    )
-    .unwrap();
-    admin(&mut w, CONTOSO, "Remove-CsClientPolicy -Identity Global").unwrap();
-    let out = admin(&mut w, CONTOSO, "Get-CsClientPolicy -Identity Global").unwrap();
+    );
+    contoso(&mut w, "Remove-CsClientPolicy -Identity Global");
+    let out = contoso(&mut w, "Get-CsClientPolicy -Identity Global");
     assert_eq!(
         out,
         vec!["Identity              : Global", "EnableIMAutoArchiving : "]
     );
-    admin(&mut w, CONTOSO, "New-CsClientPolicy -Identity P").unwrap();
-    admin(
+    contoso(&mut w, "New-CsClientPolicy -Identity P");
+    contoso(
         &mut w,
-        CONTOSO,
         "Grant-CsClientPolicy -Identity \"Ken Myer\" -PolicyName P",
-    )
-    .unwrap();
+    );
     assert!(
         admin(&mut w, CONTOSO, "Remove-CsClientPolicy -Identity P").is_err(),
         "assigned: needs -Force"
     );
-    admin(&mut w, CONTOSO, "Remove-CsClientPolicy -Identity P -Force").unwrap();
+    contoso(&mut w, "Remove-CsClientPolicy -Identity P -Force");
     assert!(w.state.config[0].grants.is_empty());
 }
 
 #[test]
 fn oim_021_policy_changes_reach_a_client_at_its_next_sign_in() {
     let (_, mut w) = world(BASE);
-    admin(
+    contoso(
         &mut w,
-        CONTOSO,
         "Set-CsClientPolicy -Identity Global -EnableIMAutoArchiving $False",
-    )
-    .unwrap();
+    );
     assert_eq!(
         send(&mut w, TONY, KEN),
         Route::Offline,
@@ -515,21 +493,12 @@ fn oim_022_im_configuration_cmdlets_exist_only_on_server_2015_cu3_and_later() {
 #[test]
 fn oim_023_identity_forms_are_accepted_case_insensitively() {
     let (_, mut w) = world(BASE);
-    admin(
+    contoso(
         &mut w,
-        CONTOSO,
         "new-csclientpolicy -identity TAG:Sales -enableimautoarchiving $FALSE",
-    )
-    .unwrap();
-    admin(
-        &mut w,
-        CONTOSO,
-        "Grant-CsClientPolicy sip:TONY.SMITH@contoso Sales",
-    )
-    .unwrap();
-    relog(&mut w, TONY);
+    );
     assert_eq!(
-        send(&mut w, TONY, KEN),
+        route_after(&mut w, "Grant-CsClientPolicy sip:TONY.SMITH@contoso Sales"),
         Route::Unavailable(Unavailable::AutoArchivingDisabled)
     );
     assert!(
@@ -728,18 +697,8 @@ fn dec_008_server_senders_keep_a_copy_in_conversation_history_never_sent_items()
 fn dec_009_an_accepted_message_is_delivered_despite_later_changes() {
     let (_, mut w) = world(BASE);
     send(&mut w, TONY, KEN);
-    admin(
-        &mut w,
-        CONTOSO,
-        "Set-CsImConfiguration -EnableOfflineIM $False",
-    )
-    .unwrap();
-    admin(
-        &mut w,
-        CONTOSO,
-        "Set-CsClientPolicy -EnableIMAutoArchiving $False",
-    )
-    .unwrap();
+    contoso(&mut w, "Set-CsImConfiguration -EnableOfflineIM $False");
+    contoso(&mut w, "Set-CsClientPolicy -EnableIMAutoArchiving $False");
     relog(&mut w, TONY);
     w.settle_until(200_000).unwrap();
     assert!(w.state.delivered(MessageId(1)));
@@ -748,33 +707,25 @@ fn dec_009_an_accepted_message_is_delivered_despite_later_changes() {
 #[test]
 fn dec_010_per_user_beats_site_beats_global_and_the_winner_applies_whole() {
     let (_, mut w) = world(BASE);
-    admin(
+    contoso(
         &mut w,
-        CONTOSO,
         "Set-CsClientPolicy -Identity Global -EnableIMAutoArchiving $False",
-    )
-    .unwrap();
-    admin(
+    );
+    contoso(
         &mut w,
-        CONTOSO,
         "New-CsClientPolicy -Identity Site:Redmond -EnableIMAutoArchiving $True",
-    )
-    .unwrap();
+    );
     relog(&mut w, TONY);
     assert_eq!(send(&mut w, TONY, ANN), Route::Offline, "site beats global");
-    admin(&mut w, CONTOSO, "New-CsClientPolicy -Identity Blank").unwrap();
-    admin(
+    contoso(&mut w, "New-CsClientPolicy -Identity Blank");
+    contoso(
         &mut w,
-        CONTOSO,
         "Set-CsClientPolicy -Identity Site:Redmond -EnableIMAutoArchiving $False",
-    )
-    .unwrap();
-    admin(
+    );
+    contoso(
         &mut w,
-        CONTOSO,
         "Grant-CsClientPolicy -Identity \"Tony Smith\" -PolicyName Blank",
-    )
-    .unwrap();
+    );
     relog(&mut w, TONY);
     assert_eq!(
         send(&mut w, TONY, ANN),
@@ -786,7 +737,7 @@ fn dec_010_per_user_beats_site_beats_global_and_the_winner_applies_whole() {
 #[test]
 fn dec_011_an_unset_enable_im_auto_archiving_reads_true() {
     let (_, mut w) = world(BASE);
-    let out = admin(&mut w, CONTOSO, "Get-CsClientPolicy").unwrap();
+    let out = contoso(&mut w, "Get-CsClientPolicy");
     assert_eq!(
         out[1], "EnableIMAutoArchiving : ",
         "shown unset, like PowerShell's $null"
@@ -867,10 +818,7 @@ fn dec_016_servers_before_cu3_offer_no_offline_im() {
 
 #[test]
 fn dec_017_the_writer_needs_its_own_mailbox() {
-    let mut w = world_with(
-        "mailbox = \"online\"\ninstall = \"c2r\"\nbuild = \"16.0.6920.1000\"\nreleased = \"2016-07-12\"\nsigned_in = true",
-        "mailbox = \"none\"\ninstall = \"c2r\"\nbuild = \"16.0.6920.1000\"\nreleased = \"2016-07-12\"\nsigned_in = true",
-    );
+    let mut w = tony_with("c2r", "16.0.6920.1000", "none", "2016-07-12");
     assert_eq!(
         send(&mut w, TONY, KEN),
         Route::Unavailable(Unavailable::NoOwnMailbox)
@@ -895,13 +843,11 @@ fn dec_018_a_full_spooler_refuses_instead_of_dropping() {
 #[test]
 fn dec_019_shell_conventions() {
     let (_, mut w) = world(BASE);
-    admin(
+    contoso(
         &mut w,
-        CONTOSO,
         "New-CsImConfiguration Site:Redmond -EnableOfflineIm:$False",
-    )
-    .unwrap();
-    let out = admin(&mut w, CONTOSO, "Get-CsImConfiguration").unwrap();
+    );
+    let out = contoso(&mut w, "Get-CsImConfiguration");
     assert_eq!(
         out,
         vec![
@@ -912,13 +858,8 @@ fn dec_019_shell_conventions() {
             "EnableOfflineIm : False"
         ]
     );
-    admin(
-        &mut w,
-        CONTOSO,
-        "Set-CsImConfiguration -EnableOfflineIM $False",
-    )
-    .unwrap();
-    admin(&mut w, CONTOSO, "Remove-CsImConfiguration -Identity Global").unwrap();
+    contoso(&mut w, "Set-CsImConfiguration -EnableOfflineIM $False");
+    contoso(&mut w, "Remove-CsImConfiguration -Identity Global");
     assert_eq!(
         admin(&mut w, CONTOSO, "Get-CsImConfiguration -Identity Global").unwrap()[1],
         "EnableOfflineIm : True"

@@ -58,11 +58,9 @@ fn every_scenario_names_the_requirements_it_shows() {
 }
 
 #[test]
-fn the_embedded_default_is_models_default_toml() {
-    let on_disk =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/default.toml"))
-            .unwrap();
-    assert_eq!(scenario::DEFAULT_MODEL, on_disk);
+fn the_embedded_default_runs() {
+    // The embedded text is `include_str!` of models/default.toml, so the
+    // two cannot differ; what can fail is loading and running it.
     let s = scenario::load_path(None).unwrap();
     let r = report::run(&s).unwrap();
     assert!(r.steps.len() > 5);

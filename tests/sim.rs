@@ -45,13 +45,7 @@ fn cli(args: &[&str]) -> (u8, String, String) {
 }
 
 #[test]
-fn the_embedded_default_loads_and_equals_the_file() {
-    let on_disk = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/models/sim/workday.toml"
-    ))
-    .unwrap();
-    assert_eq!(on_disk, sim::DEFAULT_CONFIG);
+fn the_embedded_default_loads() {
     let c = SimConfig::default_config();
     assert_eq!((c.users, c.hours, c.seed), (1000, 24, 1));
 }
