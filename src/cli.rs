@@ -4,9 +4,12 @@
 //! Exit codes (documented in README.md):
 //! - 0: the run succeeded;
 //! - 1: the reference model violated one of its own invariants (a bug in
-//!   this crate, reported with the step and the invariant id);
+//!   this crate, reported with the step and the invariant id), `check` or
+//!   `simulate` found a violation, or `conform` found a difference;
 //! - 2: bad input: an unreadable or invalid scenario, a rejected cmdlet or
-//!   event, or bad flags (clap's own usage errors also exit 2).
+//!   event, or bad flags (clap's own usage errors also exit 2);
+//! - 3: `conform` and `snapshot` only: the implementation under test broke
+//!   the protocol (exited, answered garbage, or timed out).
 //!
 //! What it deliberately does not do: no rule and no formatting of results
 //! lives here; it calls `scenario`, `report` and `world`.
@@ -70,6 +73,14 @@ pub enum Command {
     },
     /// Simulate a large deployment over virtual hours, with faults.
     Simulate(crate::cli_sim::SimArgs),
+    /// Check an implementation against the reference over offline-im/1.
+    Conform(crate::cli_conform::ConformArgs),
+    /// Write an implementation's corpus transcripts as insta .snap files.
+    Snapshot(crate::cli_conform::SnapshotArgs),
+    /// Serve the reference model over offline-im/1 on stdin and stdout.
+    Serve,
+    /// Print the JSON Schema of offline-im/1.
+    Schema,
     /// Serve stateright's Explorer for the model, to click through states.
     Explore {
         /// The model; the embedded models/default.toml if omitted.
@@ -123,6 +134,10 @@ pub fn main_with(
         }
         Command::Explore { model, addr } => explore(model, &addr, out, err),
         Command::Simulate(args) => crate::cli_sim::simulate(args, out, err),
+        Command::Conform(args) => crate::cli_conform::conform(args, out, err),
+        Command::Snapshot(args) => crate::cli_conform::snapshot(args, out, err),
+        Command::Serve => crate::cli_conform::serve(out, err),
+        Command::Schema => crate::cli_conform::schema(out),
     }
 }
 

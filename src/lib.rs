@@ -7,8 +7,10 @@
 
 pub mod check;
 pub mod cli;
+pub mod cli_conform;
 pub mod cli_sim;
 pub mod cmdlets;
+pub mod conformance;
 pub mod dispatch;
 pub mod domain;
 pub mod encode;

@@ -145,6 +145,21 @@ pub struct RouteView {
     pub source: Option<&'static str>,
 }
 
+/// How a send was routed, with the reason for an unavailable route or for
+/// a fallback (a DND or Presenting recipient whose client cannot file it).
+pub fn route_view(s: &State, id: crate::domain::MessageId, r: crate::dispatch::Route) -> RouteView {
+    let reason = match r {
+        crate::dispatch::Route::Unavailable(why) => Some(why),
+        _ => s.record(id).fallback,
+    };
+    RouteView {
+        id: id.to_string(),
+        route: r.name(),
+        reason: reason.map(|w| w.name()),
+        source: reason.map(|w| w.source()),
+    }
+}
+
 /// One step of a run: a setup cmdlet, an initial sign-in, a timeline entry,
 /// or the final settling up to `end_ms`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -252,18 +267,7 @@ pub fn run_world(scenario: &Scenario) -> Result<(RunReport, World), RunError> {
             .apply(&te.event)
             .map_err(|e| RunError::Input(scenario.runtime_error(te, &e)))?;
         check(&world, step, &desc)?;
-        let route = outcome.route.map(|(id, r)| {
-            let reason = match r {
-                crate::dispatch::Route::Unavailable(why) => Some(why),
-                _ => world.state.record(id).fallback,
-            };
-            RouteView {
-                id: id.to_string(),
-                route: r.name(),
-                reason: reason.map(|w| w.name()),
-                source: reason.map(|w| w.source()),
-            }
-        });
+        let route = outcome.route.map(|(id, r)| route_view(&world.state, id, r));
         steps.push(StepReport {
             step,
             at_ms: te.at_ms,

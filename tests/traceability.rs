@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-const PREFIXES: [&str; 4] = ["OIM", "DEC", "INV", "LIVE"];
+const PREFIXES: [&str; 5] = ["OIM", "DEC", "INV", "LIVE", "CONF"];
 
 /// Every `PREFIX-nnn` in `text`; with `snake`, also `prefix_nnn`.
 fn ids_in(text: &str, snake: bool) -> BTreeSet<String> {

@@ -1,0 +1,68 @@
+//! The conformance kit: the wire protocol `offline-im/1`, the reference
+//! implementation behind `offline-im serve`, the runner behind
+//! `offline-im conform`, and the insta-format snapshots behind
+//! `offline-im snapshot` (SPEC.md §7).
+//!
+//! Invariants it keeps:
+//! - The reference is the rule book (`world::step` through `World`); no
+//!   rule is restated here, and expected values are never computed by the
+//!   runner itself.
+//! - A faulty implementation ends the run with a `Fault` (exit 3): it never
+//!   hangs the run and never outlives it.
+//! - The same options and implementation give byte-identical reports.
+//!
+//! What it deliberately does not do: check the reference's own invariants
+//! (the model checker and the simulator do), or time anything outside
+//! `--bench`.
+
+mod bench;
+mod process;
+mod protocol;
+mod reference;
+mod runner;
+mod snapshot;
+
+pub use bench::{BenchReport, LatencySummary, bench};
+pub use process::Process;
+pub use protocol::{
+    Answer, Driver, ErrorCode, Fault, Implementation, LINE_BYTES_MAX, Op, PROTOCOL, Rejection,
+    SCHEMA, agree, answer_json, call, decode_answer, decode_request, done, encode_answer,
+    encode_request,
+};
+pub use reference::{Reference, load_deployment, serve};
+pub use runner::{
+    CASES_MAX, CASES_PER_EXCHANGE, CORPUS, Case, ConformOptions, CorpusEntry, Difference, GenCase,
+    Outcome, STEPS_MAX, UnknownCase, Verdict, batched_requests, case_strategy, check_case,
+    check_cases, conform, corpus, corpus_entry, deployment_json, diagnose, first_difference,
+    generated_cases, hello, materialize, minimize, render, scenario_case,
+};
+pub use snapshot::{SnapshotError, snapshot_text, write_snapshots};
+
+/// Runs the corpus and the generated cases against an in-process
+/// implementation and panics with the minimal counterexample if it differs
+/// from the reference or breaks the protocol. For implementers' own
+/// `cargo test`.
+pub fn assert_conforms(imp: &mut impl Implementation, opts: &ConformOptions) {
+    let corpus = match corpus() {
+        Ok(c) => c,
+        Err(e) => panic!("the embedded corpus does not load: {e}"),
+    };
+    match conform(imp, &corpus, opts) {
+        Ok(outcome @ Outcome::Conforms { .. }) => drop(outcome),
+        Ok(outcome) => {
+            let replay = format!(
+                "conformance::assert_conforms(imp, &ConformOptions {{ seed: {}, cases: {}, steps: {}, only: Some({:?}.into()) }})",
+                opts.seed,
+                opts.cases,
+                opts.steps,
+                match &outcome {
+                    Outcome::Differs { case, .. } => case.origin.clone(),
+                    Outcome::Fault { origin, .. } => origin.clone(),
+                    Outcome::Conforms { .. } => String::new(),
+                }
+            );
+            panic!("{}", render(&outcome, Some(&replay)))
+        }
+        Err(e) => panic!("{e}"),
+    }
+}

@@ -1,0 +1,432 @@
+//! The wire protocol `offline-im/1` (SPEC.md §7): requests, answers and
+//! their JSON-lines framing, and the Rust trait with the same ops.
+//!
+//! Invariants it keeps:
+//! - Every request the kit writes and every answer `serve` writes is one
+//!   line of JSON that validates against `SCHEMA` (a test checks both).
+//! - Decoding an implementation's line never panics: anything that is not a
+//!   well-formed answer to the request in flight is a `Fault`.
+//!
+//! What it deliberately does not do: run anything. The reference is in
+//! `reference`, the child process in `process`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// The protocol name and version that `hello` negotiates.
+pub const PROTOCOL: &str = "offline-im/1";
+
+/// The JSON Schema of every request and answer (`offline-im schema`).
+pub const SCHEMA: &str = include_str!("schema.json");
+
+/// The longest request line `serve` reads; longer lines are answered with
+/// `bad_request` rather than buffered without limit.
+pub const LINE_BYTES_MAX: usize = 1 << 20;
+
+/// One operation: a request without its id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Op {
+    /// Opens the conversation: the protocol the kit speaks.
+    Hello {
+        protocol: String,
+    },
+    /// Loads a deployment, in the form of a models/ file's `[deployment]`
+    /// table, and starts from its initial state: time 0, every client
+    /// running and signed out, every EWS up.
+    Reset {
+        deployment: Value,
+    },
+    /// A user types an IM. Answers the message id and the route.
+    Send {
+        from: String,
+        to: String,
+        body: String,
+    },
+    SignIn {
+        user: String,
+        presence: String,
+    },
+    SignOut {
+        user: String,
+    },
+    SetPresence {
+        user: String,
+        presence: String,
+    },
+    /// The client crashes or is closed (DEC-005).
+    Crash {
+        user: String,
+    },
+    Restart {
+        user: String,
+    },
+    EwsDown {
+        org: String,
+    },
+    EwsUp {
+        org: String,
+    },
+    /// A Management Shell command run in one organisation.
+    Admin {
+        org: String,
+        command: String,
+    },
+    /// Lets virtual time run to `to_ms`, performing everything that falls
+    /// due on the way.
+    Advance {
+        to_ms: u64,
+    },
+    /// The canonical observable state.
+    Observe,
+}
+
+impl Op {
+    /// The op's name on the wire.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Hello { .. } => "hello",
+            Op::Reset { .. } => "reset",
+            Op::Send { .. } => "send",
+            Op::SignIn { .. } => "sign_in",
+            Op::SignOut { .. } => "sign_out",
+            Op::SetPresence { .. } => "set_presence",
+            Op::Crash { .. } => "crash",
+            Op::Restart { .. } => "restart",
+            Op::EwsDown { .. } => "ews_down",
+            Op::EwsUp { .. } => "ews_up",
+            Op::Admin { .. } => "admin",
+            Op::Advance { .. } => "advance",
+            Op::Observe => "observe",
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    /// A person-readable one-line description.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Hello { protocol } => write!(f, "hello {protocol}"),
+            Op::Reset { .. } => write!(f, "reset"),
+            Op::Send { from, to, body } => write!(f, "send {from} -> {to}: {body:?}"),
+            Op::SignIn { user, presence } => write!(f, "sign in {user} as {presence}"),
+            Op::SignOut { user } => write!(f, "sign out {user}"),
+            Op::SetPresence { user, presence } => write!(f, "set presence {user} to {presence}"),
+            Op::Crash { user } => write!(f, "crash {user}'s client"),
+            Op::Restart { user } => write!(f, "restart {user}'s client"),
+            Op::EwsDown { org } => write!(f, "EWS down in {org}"),
+            Op::EwsUp { org } => write!(f, "EWS up in {org}"),
+            Op::Admin { org, command } => write!(f, "{org}> {command}"),
+            Op::Advance { to_ms } => write!(f, "advance to {to_ms} ms"),
+            Op::Observe => write!(f, "observe"),
+        }
+    }
+}
+
+/// Why an implementation declined an op. Only the code is compared; the
+/// message is for people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Rejection {
+        Rejection {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The error codes of `offline-im/1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not a request: not JSON, no `id`, an unknown op or a missing field.
+    BadRequest,
+    /// An event before any `reset`.
+    NoDeployment,
+    /// `reset` with a deployment the models/ form rejects.
+    BadDeployment,
+    /// A user, organisation or presence that the deployment does not have.
+    UnknownName,
+    /// The event cannot happen in this state (a precondition of the rule
+    /// book), or `advance` into the past.
+    Rejected,
+    /// The Management Shell rejected the command.
+    Cmdlet,
+}
+
+/// What an implementation answers to one op.
+pub type Answer = Result<Value, Rejection>;
+
+/// The empty result of an event op.
+pub fn done() -> Answer {
+    Ok(Value::Object(Map::new()))
+}
+
+/// Whether two answers agree: equal results, or rejections with equal
+/// codes.
+pub fn agree(expected: &Answer, actual: &Answer) -> bool {
+    match (expected, actual) {
+        (Ok(a), Ok(b)) => a == b,
+        (Err(a), Err(b)) => a.code == b.code,
+        _ => false,
+    }
+}
+
+/// An answer as it appears in reports and snapshots, without the id.
+pub fn answer_json(a: &Answer) -> Value {
+    match a {
+        Ok(result) => serde_json::json!({ "ok": true, "result": result }),
+        Err(r) => serde_json::json!({ "ok": false, "code": r.code, "message": r.message }),
+    }
+}
+
+/// A request line, without the newline.
+pub fn encode_request(id: u64, op: &Op) -> String {
+    let mut v = serde_json::to_value(op).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("id".into(), Value::from(id));
+    }
+    v.to_string()
+}
+
+/// An answer line, without the newline. `id` is `None` when the request
+/// had no readable id.
+pub fn encode_answer(id: Option<u64>, a: &Answer) -> String {
+    let mut m = Map::new();
+    m.insert("id".into(), id.map_or(Value::Null, Value::from));
+    match a {
+        Ok(result) => {
+            m.insert("ok".into(), Value::Bool(true));
+            m.insert("result".into(), result.clone());
+        }
+        Err(r) => {
+            m.insert("ok".into(), Value::Bool(false));
+            m.insert(
+                "code".into(),
+                serde_json::to_value(r.code).unwrap_or(Value::Null),
+            );
+            m.insert("message".into(), Value::String(r.message.clone()));
+        }
+    }
+    Value::Object(m).to_string()
+}
+
+/// Reads a request line: its id (if readable) and the op, or the rejection
+/// to answer with.
+pub fn decode_request(line: &str) -> (Option<u64>, Result<Op, Rejection>) {
+    let bad = |m: String| Err(Rejection::new(ErrorCode::BadRequest, m));
+    let mut v: Value = match serde_json::from_str(line) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                None,
+                bad(format!(
+                    "found a line that is not JSON ({e}), expected one request object"
+                )),
+            );
+        }
+    };
+    let Some(obj) = v.as_object_mut() else {
+        return (
+            None,
+            bad("found JSON that is not an object, expected one request object".into()),
+        );
+    };
+    let id = match obj.remove("id") {
+        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+        Some(other) => {
+            return (
+                None,
+                bad(format!(
+                    "found `\"id\": {other}`, expected an unsigned integer id"
+                )),
+            );
+        }
+        None => {
+            return (
+                None,
+                bad("found a request without `id`, expected an unsigned integer id".into()),
+            );
+        }
+    };
+    match serde_json::from_value::<Op>(v) {
+        Ok(op) => (id, Ok(op)),
+        Err(e) => (id, bad(format!("{e}; see `offline-im schema`"))),
+    }
+}
+
+/// How an implementation failed to speak the protocol (exit code 3).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Fault {
+    #[error("could not start `{command}`: {error}")]
+    Spawn { command: String, error: String },
+    #[error("the implementation exited ({status}) while request {id} (`{op}`) was in flight")]
+    Exited { id: u64, op: String, status: String },
+    #[error(
+        "the implementation could not be written to while sending request {id} (`{op}`): {error}"
+    )]
+    Write { id: u64, op: String, error: String },
+    #[error(
+        "the implementation answered request {id} (`{op}`) with a line that is not JSON ({error}): {line}"
+    )]
+    NotJson {
+        id: u64,
+        op: String,
+        error: String,
+        line: String,
+    },
+    #[error(
+        "the implementation answered with id {found} while request {expected} (`{op}`) was in flight: {line}"
+    )]
+    WrongId {
+        expected: u64,
+        op: String,
+        found: String,
+        line: String,
+    },
+    #[error(
+        "the implementation's answer to request {id} (`{op}`) lacks or mistypes `{field}` (expected {expected}): {line}"
+    )]
+    BadField {
+        id: u64,
+        op: String,
+        field: &'static str,
+        expected: &'static str,
+        line: String,
+    },
+    #[error("the implementation did not answer request {id} (`{op}`) within {timeout_ms} ms")]
+    Timeout {
+        id: u64,
+        op: String,
+        timeout_ms: u64,
+    },
+    #[error("the implementation speaks {found}, expected {PROTOCOL}")]
+    Protocol { found: String },
+}
+
+/// Reads an answer line to request `id` (`op` names it in faults).
+pub fn decode_answer(line: &str, id: u64, op: &Op) -> Result<Answer, Fault> {
+    let opname = op.to_string();
+    let shown = || truncate(line, 300);
+    let v: Value = serde_json::from_str(line).map_err(|e| Fault::NotJson {
+        id,
+        op: opname.clone(),
+        error: e.to_string(),
+        line: shown(),
+    })?;
+    let field = |name: &'static str, expected: &'static str| Fault::BadField {
+        id,
+        op: opname.clone(),
+        field: name,
+        expected,
+        line: shown(),
+    };
+    let obj = v
+        .as_object()
+        .ok_or_else(|| field("id", "an answer object"))?;
+    match obj.get("id") {
+        Some(Value::Number(n)) if n.as_u64() == Some(id) => {}
+        Some(other) => {
+            return Err(Fault::WrongId {
+                expected: id,
+                op: opname,
+                found: other.to_string(),
+                line: shown(),
+            });
+        }
+        None => return Err(field("id", "the request's id")),
+    }
+    match obj.get("ok") {
+        Some(Value::Bool(true)) => obj
+            .get("result")
+            .cloned()
+            .map(Ok)
+            .ok_or_else(|| field("result", "a result beside `\"ok\": true`")),
+        Some(Value::Bool(false)) => {
+            let code = obj
+                .get("code")
+                .and_then(|c| serde_json::from_value::<ErrorCode>(c.clone()).ok())
+                .ok_or_else(|| field("code", "one of the error codes in `offline-im schema`"))?;
+            let message = obj
+                .get("message")
+                .and_then(Value::as_str)
+                .ok_or_else(|| field("message", "a string beside `\"ok\": false`"))?;
+            Ok(Err(Rejection::new(code, message)))
+        }
+        _ => Err(field("ok", "true or false")),
+    }
+}
+
+/// At most `n` characters of `s`, marked when cut.
+pub fn truncate(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// The ops of `offline-im/1` as a Rust trait, for implementations that run
+/// in-process (from their own `cargo test`). `conformance::assert_conforms`
+/// runs the corpus and generated cases against one. Each method returns the
+/// `result` object or a `Rejection`, exactly as the wire answer carries it.
+pub trait Implementation {
+    /// The implementation's name, answered to `hello`.
+    fn name(&self) -> String;
+    fn reset(&mut self, deployment: &Value) -> Answer;
+    fn send(&mut self, from: &str, to: &str, body: &str) -> Answer;
+    fn sign_in(&mut self, user: &str, presence: &str) -> Answer;
+    fn sign_out(&mut self, user: &str) -> Answer;
+    fn set_presence(&mut self, user: &str, presence: &str) -> Answer;
+    fn crash(&mut self, user: &str) -> Answer;
+    fn restart(&mut self, user: &str) -> Answer;
+    fn ews_down(&mut self, org: &str) -> Answer;
+    fn ews_up(&mut self, org: &str) -> Answer;
+    fn admin(&mut self, org: &str, command: &str) -> Answer;
+    fn advance(&mut self, to_ms: u64) -> Answer;
+    fn observe(&mut self) -> Answer;
+}
+
+/// Dispatches one op to the trait method of the same name.
+pub fn call(imp: &mut (impl Implementation + ?Sized), op: &Op) -> Answer {
+    match op {
+        Op::Hello { protocol } if protocol == PROTOCOL => Ok(serde_json::json!({
+            "protocol": PROTOCOL,
+            "implementation": imp.name(),
+        })),
+        Op::Hello { protocol } => Err(Rejection::new(
+            ErrorCode::BadRequest,
+            format!("found protocol `{protocol}`, expected `{PROTOCOL}`"),
+        )),
+        Op::Reset { deployment } => imp.reset(deployment),
+        Op::Send { from, to, body } => imp.send(from, to, body),
+        Op::SignIn { user, presence } => imp.sign_in(user, presence),
+        Op::SignOut { user } => imp.sign_out(user),
+        Op::SetPresence { user, presence } => imp.set_presence(user, presence),
+        Op::Crash { user } => imp.crash(user),
+        Op::Restart { user } => imp.restart(user),
+        Op::EwsDown { org } => imp.ews_down(org),
+        Op::EwsUp { org } => imp.ews_up(org),
+        Op::Admin { org, command } => imp.admin(org, command),
+        Op::Advance { to_ms } => imp.advance(*to_ms),
+        Op::Observe => imp.observe(),
+    }
+}
+
+/// Anything the runner can exchange ops with: an in-process
+/// `Implementation`, or a child process speaking the protocol.
+pub trait Driver {
+    /// Answers `ops` in order. A fault ends the conversation.
+    fn exchange(&mut self, ops: &[Op]) -> Result<Vec<Answer>, Fault>;
+}
+
+impl<T: Implementation> Driver for T {
+    fn exchange(&mut self, ops: &[Op]) -> Result<Vec<Answer>, Fault> {
+        Ok(ops.iter().map(|op| call(self, op)).collect())
+    }
+}

@@ -1,0 +1,302 @@
+//! The reference implementation of `offline-im/1`: the rule book behind the
+//! protocol's ops, and the JSON-lines loop that `offline-im serve` runs.
+//!
+//! Invariants it keeps:
+//! - Every event op is `World::apply` followed by `World::settle_until` at
+//!   the current clock: the rule book's eager scheduler performs whatever
+//!   the event made due at that instant, in its fixed order. `advance` is
+//!   `settle_until` alone. No rule lives here.
+//! - `serve` answers every line, in order, and never panics on input: a
+//!   line that is not a request gets a `bad_request` answer.
+//!
+//! What it deliberately does not do: keep the decision log (the protocol
+//! does not carry it), or read anything but its input.
+
+use super::protocol::{
+    Answer, ErrorCode, Implementation, LINE_BYTES_MAX, Rejection, call, decode_request, done,
+    encode_answer,
+};
+use crate::cmdlets;
+use crate::domain::{Deployment, OrgId, Presence, UserId};
+use crate::report;
+use crate::scenario;
+use crate::world::{Event, Outcome, StepError, World};
+use serde_json::Value;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+
+/// The rule book, speaking `offline-im/1`.
+#[derive(Debug, Default)]
+pub struct Reference {
+    world: Option<World>,
+}
+
+impl Reference {
+    pub fn new() -> Reference {
+        Reference::default()
+    }
+
+    /// The world after the last op, if a deployment is loaded. Mutable so
+    /// that experiments (and the deliberately wrong implementations in
+    /// examples/) can be built as variations of the reference.
+    pub fn world_mut(&mut self) -> Option<&mut World> {
+        self.world.as_mut()
+    }
+
+    /// Applies the event `build` makes from the deployment, then performs
+    /// everything due at the current instant.
+    fn event(
+        &mut self,
+        build: impl FnOnce(&Deployment) -> Result<Event, Rejection>,
+    ) -> Result<(Outcome, &World), Rejection> {
+        let world = self.world.as_mut().ok_or_else(no_deployment)?;
+        let e = build(&world.deployment)?;
+        let out = world.apply(&e).map_err(step_rejection)?;
+        let now = world.state.clock_ms;
+        world.settle_until(now).map_err(step_rejection)?;
+        Ok((out, world))
+    }
+
+    fn simple(&mut self, build: impl FnOnce(&Deployment) -> Result<Event, Rejection>) -> Answer {
+        self.event(build)?;
+        done()
+    }
+}
+
+fn no_deployment() -> Rejection {
+    Rejection::new(
+        ErrorCode::NoDeployment,
+        "found an event before any deployment, expected `reset` first",
+    )
+}
+
+fn step_rejection(e: StepError) -> Rejection {
+    match e {
+        StepError::Precondition(m) => Rejection::new(ErrorCode::Rejected, m),
+        StepError::Cmdlet(c) => Rejection::new(ErrorCode::Cmdlet, c.to_string()),
+    }
+}
+
+fn user(d: &Deployment, name: &str) -> Result<UserId, Rejection> {
+    d.find_user(name).ok_or_else(|| {
+        Rejection::new(
+            ErrorCode::UnknownName,
+            format!(
+                "found the unknown user `{name}`, expected one of {}",
+                d.user_names()
+            ),
+        )
+    })
+}
+
+fn org(d: &Deployment, name: &str) -> Result<OrgId, Rejection> {
+    d.find_org(name).ok_or_else(|| {
+        Rejection::new(
+            ErrorCode::UnknownName,
+            format!(
+                "found the unknown organisation `{name}`, expected one of {}",
+                d.org_names()
+            ),
+        )
+    })
+}
+
+fn presence(name: &str) -> Result<Presence, Rejection> {
+    Presence::parse(name).ok_or_else(|| {
+        Rejection::new(
+            ErrorCode::UnknownName,
+            format!(
+                "found the unknown presence `{name}`, expected one of {}",
+                crate::domain::join_names(Presence::ALL.iter().map(|p| p.name()))
+            ),
+        )
+    })
+}
+
+/// Loads a deployment in the models/ form by wrapping it in a scenario, so
+/// that `reset` and the scenario loader accept exactly the same tables.
+pub fn load_deployment(deployment: &Value) -> Result<scenario::Scenario, Rejection> {
+    let bad = |m: String| Rejection::new(ErrorCode::BadDeployment, m);
+    if let Some(users) = deployment.get("users").and_then(Value::as_array) {
+        for (i, u) in users.iter().enumerate() {
+            for key in ["signed_in", "presence"] {
+                if u.get(key).is_some() {
+                    return Err(bad(format!(
+                        "found `{key}` on users[{i}], expected none: `reset` starts every user signed out; send `sign_in` ops instead"
+                    )));
+                }
+            }
+        }
+    }
+    let table: toml::Value = serde_json::from_value(deployment.clone())
+        .map_err(|e| bad(format!("found a deployment TOML cannot hold ({e}), expected the models/ `[deployment]` table as JSON")))?;
+    let mut doc = toml::Table::new();
+    doc.insert("name".into(), toml::Value::String("reset".into()));
+    doc.insert("deployment".into(), table);
+    let text = toml::to_string(&doc)
+        .map_err(|e| bad(format!("found a deployment TOML cannot hold: {e}")))?;
+    scenario::load("reset", &text).map_err(|e| bad(format!("deployment: {}", e.message)))
+}
+
+impl Implementation for Reference {
+    fn name(&self) -> String {
+        format!("offline-im reference {}", env!("CARGO_PKG_VERSION"))
+    }
+
+    fn reset(&mut self, deployment: &Value) -> Answer {
+        let scenario = load_deployment(deployment)?;
+        let mut world = scenario.world();
+        world.keep_trace = false;
+        self.world = Some(world);
+        done()
+    }
+
+    fn send(&mut self, from: &str, to: &str, body: &str) -> Answer {
+        let (out, world) = self.event(|d| {
+            Ok(Event::Send {
+                from: user(d, from)?,
+                to: user(d, to)?,
+                body: body.to_string(),
+            })
+        })?;
+        let (id, route) = out.route.ok_or_else(|| {
+            Rejection::new(
+                ErrorCode::Rejected,
+                "the rule book answered a send without a route",
+            )
+        })?;
+        let view = report::route_view(&world.state, id, route);
+        let mut result = serde_json::json!({ "id": view.id, "route": view.route });
+        if let Some(reason) = view.reason {
+            result["reason"] = Value::from(reason);
+        }
+        Ok(result)
+    }
+
+    fn sign_in(&mut self, u: &str, p: &str) -> Answer {
+        self.simple(|d| {
+            Ok(Event::SignIn {
+                user: user(d, u)?,
+                presence: presence(p)?,
+            })
+        })
+    }
+
+    fn sign_out(&mut self, u: &str) -> Answer {
+        self.simple(|d| Ok(Event::SignOut { user: user(d, u)? }))
+    }
+
+    fn set_presence(&mut self, u: &str, p: &str) -> Answer {
+        self.simple(|d| {
+            Ok(Event::SetPresence {
+                user: user(d, u)?,
+                presence: presence(p)?,
+            })
+        })
+    }
+
+    fn crash(&mut self, u: &str) -> Answer {
+        self.simple(|d| Ok(Event::CrashClient { user: user(d, u)? }))
+    }
+
+    fn restart(&mut self, u: &str) -> Answer {
+        self.simple(|d| Ok(Event::RestartClient { user: user(d, u)? }))
+    }
+
+    fn ews_down(&mut self, o: &str) -> Answer {
+        self.simple(|d| Ok(Event::EwsDown { org: org(d, o)? }))
+    }
+
+    fn ews_up(&mut self, o: &str) -> Answer {
+        self.simple(|d| Ok(Event::EwsUp { org: org(d, o)? }))
+    }
+
+    fn admin(&mut self, o: &str, command: &str) -> Answer {
+        let (out, _) = self.event(|d| {
+            let org = org(d, o)?;
+            let parsed = cmdlets::parse(command)
+                .map_err(|e| Rejection::new(ErrorCode::Cmdlet, e.to_string()))?;
+            Ok(Event::Admin {
+                org,
+                text: command.to_string(),
+                parsed: Box::new(parsed),
+            })
+        })?;
+        Ok(serde_json::json!({ "output": out.shell_output }))
+    }
+
+    fn advance(&mut self, to_ms: u64) -> Answer {
+        let world = self.world.as_mut().ok_or_else(no_deployment)?;
+        if to_ms < world.state.clock_ms {
+            return Err(Rejection::new(
+                ErrorCode::Rejected,
+                format!(
+                    "found `to_ms` {to_ms}, before the clock; expected at least {}",
+                    world.state.clock_ms
+                ),
+            ));
+        }
+        world.settle_until(to_ms).map_err(step_rejection)?;
+        done()
+    }
+
+    fn observe(&mut self) -> Answer {
+        let world = self.world.as_ref().ok_or_else(no_deployment)?;
+        serde_json::to_value(report::observe(&world.deployment, &world.state))
+            .map_err(|e| Rejection::new(ErrorCode::Rejected, e.to_string()))
+    }
+}
+
+/// Speaks `offline-im/1` on `input` and `output` until `input` ends:
+/// one answer line per request line, in order. Output is flushed whenever
+/// no further request is already buffered, so a pipelining client and a
+/// lock-step client are both served promptly.
+pub fn serve(
+    imp: &mut (impl Implementation + ?Sized),
+    input: impl Read,
+    output: impl Write,
+) -> io::Result<()> {
+    let mut reader = BufReader::new(input);
+    let mut out = BufWriter::new(output);
+    let mut line: Vec<u8> = Vec::new();
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(LINE_BYTES_MAX as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
+            return out.flush();
+        }
+        let answer_line = if line.len() > LINE_BYTES_MAX {
+            // Discard the rest of the overlong line before answering it.
+            let mut rest = Vec::new();
+            reader.read_until(b'\n', &mut rest)?;
+            encode_answer(
+                None,
+                &Err(Rejection::new(
+                    ErrorCode::BadRequest,
+                    format!("found a line over {LINE_BYTES_MAX} bytes, expected a shorter request"),
+                )),
+            )
+        } else {
+            match std::str::from_utf8(&line) {
+                Ok(text) if text.trim().is_empty() => continue,
+                Ok(text) => {
+                    let (id, op) = decode_request(text.trim_end());
+                    encode_answer(id, &op.and_then(|op| call(imp, &op)))
+                }
+                Err(e) => encode_answer(
+                    None,
+                    &Err(Rejection::new(
+                        ErrorCode::BadRequest,
+                        format!("found a line that is not UTF-8 ({e}), expected JSON"),
+                    )),
+                ),
+            }
+        };
+        out.write_all(answer_line.as_bytes())?;
+        out.write_all(b"\n")?;
+        if reader.buffer().is_empty() {
+            out.flush()?;
+        }
+    }
+}
