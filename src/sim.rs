@@ -1098,13 +1098,16 @@ pub fn render_html(r: &SimReport) -> String {
         "<svg width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"routes over time\">{}",
         axes("IMs per sample interval, by route", routes_max)
     );
-    for (i, (name, v, colour)) in routes.iter().enumerate() {
+    // Legend entries side by side, each as wide as its name (about 6.5 px
+    // per character at 11 px), so that long names do not overlap.
+    let mut legend_x = W - 330.0;
+    for (name, v, colour) in &routes {
         route_svg.push_str(&line(v, routes_max, colour));
         let _ = write!(
             route_svg,
-            "<text x=\"{}\" y=\"14\" font-size=\"11\" fill=\"{colour}\">{name}</text>",
-            W - 330.0 + 80.0 * i as f64
+            "<text x=\"{legend_x:.1}\" y=\"14\" font-size=\"11\" fill=\"{colour}\">{name}</text>"
         );
+        legend_x += 6.5 * name.len() as f64 + 14.0;
     }
     route_svg.push_str("</svg>");
     // Latency histogram: 20 equal buckets up to the maximum.
@@ -1132,7 +1135,12 @@ pub fn render_html(r: &SimReport) -> String {
             bw - 2.0
         );
     }
-    hist.push_str("</svg>");
+    let _ = write!(
+        hist,
+        "<text x=\"2\" y=\"28\" font-size=\"10\">{bmax}</text><text x=\"40\" y=\"{H}\" font-size=\"10\">0 s</text><text x=\"{:.1}\" y=\"{H}\" font-size=\"10\" text-anchor=\"end\">{} s</text></svg>",
+        W - 5.0,
+        max_lat / 1000
+    );
     let summary = html_escape(&render_text(r));
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>offline-im simulation, seed {}</title><style>body{{font-family:sans-serif;margin:2em;max-width:60em}}svg{{display:block;margin:1em 0;background:#fafafa}}pre{{background:#f4f4f4;padding:1em}}</style></head><body><h1>offline-im simulation</h1><pre>{summary}</pre><h2>Spool depth</h2>{spool}<h2>Delivery latency</h2>{hist}<h2>Routes over time</h2>{route_svg}</body></html>\n",

@@ -234,3 +234,68 @@ fn the_html_report_draws_three_charts() {
         "self-contained"
     );
 }
+
+/// The CLI's `--trace` and `--report` files: the trace is the decision log
+/// as JSON lines, byte-identical across runs of one seed and equal to what
+/// an observer collects in-process; the report is the HTML page. An
+/// unwritable trace path is bad input.
+#[test]
+fn the_cli_writes_the_trace_and_report_files() {
+    let dir = std::env::temp_dir().join(format!("offline-im-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |name: &str| {
+        let trace = dir.join(format!("{name}.jsonl"));
+        let report = dir.join(format!("{name}.html"));
+        let (code, _, err) = cli(&[
+            "simulate",
+            "--users",
+            "200",
+            "--hours",
+            "12",
+            "--seed",
+            "3",
+            "--trace",
+            trace.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        (
+            std::fs::read_to_string(trace).unwrap(),
+            std::fs::read_to_string(report).unwrap(),
+        )
+    };
+    let (t1, r1) = run("a");
+    let (t2, _) = run("b");
+    assert_eq!(t1, t2, "the trace of one seed differs between runs");
+    let lines: Vec<&str> = t1.lines().collect();
+    assert!(lines.len() > 100, "{} trace lines", lines.len());
+    for l in &lines {
+        let v: serde_json::Value = serde_json::from_str(l).expect("each line is JSON");
+        assert!(
+            v["at_ms"].is_u64() && v["component"].is_string() && v["text"].is_string(),
+            "{l}"
+        );
+    }
+    let mut c = SimConfig::default_config();
+    c.users = 200;
+    c.hours = 12;
+    c.seed = 3;
+    let mut collected = Collect::default();
+    sim::run(&c, None, &mut collected);
+    assert_eq!(lines, collected.0, "the file is not the observer's trace");
+    assert!(r1.starts_with("<!DOCTYPE html>") && r1.matches("<svg").count() == 3);
+    let missing = dir.join("no-such-dir").join("t.jsonl");
+    let (code, _, err) = cli(&[
+        "simulate",
+        "--users",
+        "200",
+        "--hours",
+        "1",
+        "--trace",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot write the trace"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
