@@ -114,8 +114,15 @@ pub fn conform(args: ConformArgs, out: &mut dyn Write, err: &mut dyn Write) -> u
         only: args.case.clone(),
     };
     let timeout = Duration::from_millis(args.timeout_ms);
+    let mut stderr_tail = Vec::new();
     let outcome = match Process::spawn(&args.implementation, timeout) {
-        Ok(mut p) => conformance::conform(&mut p, &corpus, &opts),
+        Ok(mut p) => {
+            let outcome = conformance::conform(&mut p, &corpus, &opts);
+            if let Ok(Outcome::Fault { .. }) = &outcome {
+                stderr_tail = p.stderr_tail();
+            }
+            outcome
+        }
         Err(fault) => Ok(Outcome::Fault {
             origin: "start".into(),
             fault,
@@ -153,6 +160,16 @@ pub fn conform(args: ConformArgs, out: &mut dyn Write, err: &mut dyn Write) -> u
         Outcome::Fault { origin, .. } => (EXIT_FAULT, Some(replay(origin))),
     };
     let _ = write!(out, "{}", conformance::render(&outcome, replay.as_deref()));
+    if !stderr_tail.is_empty() {
+        let _ = writeln!(
+            out,
+            "the implementation's stderr, last {} lines:",
+            stderr_tail.len()
+        );
+        for line in &stderr_tail {
+            let _ = writeln!(out, "  | {line}");
+        }
+    }
     if code != EXIT_OK || !args.bench {
         return code;
     }

@@ -340,7 +340,11 @@ fn conf_011_assert_conforms_panics_with_the_counterexample() {
 /// must say.
 fn faults() -> Vec<(&'static str, String, &'static str)> {
     vec![
-        ("exits", "exit 0".into(), "exited"),
+        (
+            "exits",
+            "echo 'dying now' >&2; exit 0".into(),
+            "exited (exit status: 0)",
+        ),
         (
             "not JSON",
             "read l; echo 'hello there'; sleep 5".into(),
@@ -389,6 +393,12 @@ fn conf_008_faults_exit_3_and_leave_nothing_behind() {
             started.elapsed()
         );
     }
+    // What a dying implementation wrote to stderr is shown.
+    let (_, out, _) = cli(&["conform", "--impl", "echo 'dying now' >&2; exit 0"]);
+    assert!(
+        out.contains("stderr, last 1 lines:\n  | dying now\n"),
+        "{out}"
+    );
     // The silent implementation's `sleep 30.25` must be gone.
     assert!(
         !processes().iter().any(|c| c.contains("sleep 30.25")),

@@ -30,12 +30,12 @@ const STDERR_LINES_KEPT: usize = 20;
 
 /// A running implementation.
 pub struct Process {
-    command: String,
     child: Child,
     requests: Option<Sender<Vec<u8>>>,
     writer_errors: Receiver<String>,
     lines: Receiver<Vec<u8>>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    stderr_reader: thread::JoinHandle<()>,
     timeout: Duration,
     next_id: u64,
 }
@@ -70,26 +70,29 @@ impl Process {
         thread::spawn(move || read_lines(stdout, &line_tx));
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         let tail = Arc::clone(&stderr_tail);
-        thread::spawn(move || keep_tail(stderr, &tail));
+        let stderr_reader = thread::spawn(move || keep_tail(stderr, &tail));
         Ok(Process {
-            command: command.to_string(),
             child,
             requests: Some(requests),
             writer_errors,
             lines,
             stderr_tail,
+            stderr_reader,
             timeout,
             next_id: 1,
         })
     }
 
-    /// The command line this process runs.
-    pub fn command(&self) -> &str {
-        &self.command
-    }
-
-    /// The last lines the child wrote to stderr, for fault reports.
+    /// The last lines the child wrote to stderr, for fault reports. Waits
+    /// up to 200 ms for the stderr reader to reach the end of the stream,
+    /// so that the lines a dying child wrote last are included.
     pub fn stderr_tail(&self) -> Vec<String> {
+        for _ in 0..100 {
+            if self.stderr_reader.is_finished() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
         self.stderr_tail
             .lock()
             .map(|t| t.iter().cloned().collect())
