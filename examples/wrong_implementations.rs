@@ -29,9 +29,19 @@ const FAULTS: [&str; 7] = [
     "dnd-ignored",
 ];
 
-struct Wrong {
+pub struct Wrong {
     fault: &'static str,
     inner: Reference,
+}
+
+/// The wrong implementation named `fault`, if there is one. tests/
+/// conformance.rs also runs them in-process through this.
+pub fn wrong(fault: &str) -> Option<Wrong> {
+    let fault = FAULTS.iter().find(|f| **f == fault)?;
+    Some(Wrong {
+        fault,
+        inner: Reference::new(),
+    })
 }
 
 impl Wrong {
@@ -179,16 +189,12 @@ impl Implementation for Wrong {
 
 fn main() -> ExitCode {
     let arg = std::env::args().nth(1).unwrap_or_default();
-    let Some(fault) = FAULTS.iter().find(|f| **f == arg) else {
+    let Some(mut imp) = wrong(&arg) else {
         eprintln!(
             "found fault `{arg}`, expected one of: {}",
             FAULTS.join(", ")
         );
         return ExitCode::from(2);
-    };
-    let mut imp = Wrong {
-        fault,
-        inner: Reference::new(),
     };
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();

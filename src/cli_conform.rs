@@ -69,10 +69,8 @@ pub fn shell_quote(word: &str) -> String {
     }
 }
 
-/// The command this binary was started as, for replay lines.
-fn self_command() -> String {
-    "offline-im".to_string()
-}
+/// The command that replay lines start with.
+const SELF_COMMAND: &str = "offline-im";
 
 /// `offline-im serve`: the reference on stdin and stdout.
 pub fn serve(out: &mut dyn Write, err: &mut dyn Write) -> u8 {
@@ -145,8 +143,7 @@ pub fn conform(args: ConformArgs, out: &mut dyn Write, err: &mut dyn Write) -> u
                 String::new()
             };
         format!(
-            "{} conform --impl {} --seed {} --cases {} --steps {} --timeout-ms {}{case}",
-            self_command(),
+            "{SELF_COMMAND} conform --impl {} --seed {} --cases {} --steps {} --timeout-ms {}{case}",
             shell_quote(&args.implementation),
             args.seed,
             args.cases,

@@ -12,6 +12,11 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The seven wrong implementations, also run in-process here.
+#[path = "../examples/wrong_implementations.rs"]
+#[allow(dead_code)]
+mod wrong_implementations;
+
 const BIN: &str = env!("CARGO_BIN_EXE_offline-im");
 
 fn serve_command() -> String {
@@ -206,7 +211,7 @@ fn shell_words(text: &str) -> Vec<String> {
 #[test]
 fn conf_009_generated_cases_catch_and_shrink() {
     let corpus = conformance::corpus().expect("the corpus loads");
-    let mut wrong = Reorder(Reference::new());
+    let mut wrong = wrong_implementations::wrong("out-of-order").expect("a known fault");
     let opts = ConformOptions {
         cases: 400,
         seed: 7,
@@ -256,67 +261,12 @@ fn conf_009_generated_cases_catch_and_shrink() {
     }
 }
 
-/// An in-process implementation that lists folder items newest first.
-struct Reorder(Reference);
-
-impl Implementation for Reorder {
-    fn name(&self) -> String {
-        "reorder".into()
-    }
-    fn reset(&mut self, d: &Value) -> Answer {
-        self.0.reset(d)
-    }
-    fn send(&mut self, f: &str, t: &str, b: &str) -> Answer {
-        self.0.send(f, t, b)
-    }
-    fn sign_in(&mut self, u: &str, p: &str) -> Answer {
-        self.0.sign_in(u, p)
-    }
-    fn sign_out(&mut self, u: &str) -> Answer {
-        self.0.sign_out(u)
-    }
-    fn set_presence(&mut self, u: &str, p: &str) -> Answer {
-        self.0.set_presence(u, p)
-    }
-    fn crash(&mut self, u: &str) -> Answer {
-        self.0.crash(u)
-    }
-    fn restart(&mut self, u: &str) -> Answer {
-        self.0.restart(u)
-    }
-    fn ews_down(&mut self, o: &str) -> Answer {
-        self.0.ews_down(o)
-    }
-    fn ews_up(&mut self, o: &str) -> Answer {
-        self.0.ews_up(o)
-    }
-    fn admin(&mut self, o: &str, c: &str) -> Answer {
-        self.0.admin(o, c)
-    }
-    fn advance(&mut self, t: u64) -> Answer {
-        self.0.advance(t)
-    }
-    fn observe(&mut self) -> Answer {
-        let mut v = self.0.observe()?;
-        for user in v["users"].as_array_mut().into_iter().flatten() {
-            if let Some(folders) = user.get_mut("folders").and_then(Value::as_array_mut) {
-                for f in folders {
-                    if let Some(items) = f.get_mut("items").and_then(Value::as_array_mut) {
-                        items.reverse();
-                    }
-                }
-            }
-        }
-        Ok(v)
-    }
-}
-
 /// CONF-011: `assert_conforms` panics with the minimal counterexample.
 #[test]
 fn conf_011_assert_conforms_panics_with_the_counterexample() {
     let caught = std::panic::catch_unwind(|| {
         conformance::assert_conforms(
-            &mut Reorder(Reference::new()),
+            &mut wrong_implementations::wrong("out-of-order").expect("a known fault"),
             &ConformOptions {
                 cases: 10,
                 ..ConformOptions::default()
@@ -328,7 +278,10 @@ fn conf_011_assert_conforms_panics_with_the_counterexample() {
         .downcast_ref::<String>()
         .cloned()
         .unwrap_or_default();
-    assert!(text.starts_with("DIFFERS: reorder disagrees"), "{text}");
+    assert!(
+        text.starts_with("DIFFERS: wrong implementation: out-of-order disagrees"),
+        "{text}"
+    );
     assert!(text.contains("minimal sequence"), "{text}");
     assert!(
         text.contains("replay: conformance::assert_conforms"),

@@ -275,6 +275,8 @@ pub fn materialize(corpus: &[CorpusEntry], origin: &str, g: &GenCase) -> Case {
     let mut ops = entry.prefix.clone();
     for op in &g.ops {
         ops.push(match *op {
+            // A deployment without cmdlets draws no admin op.
+            GenOp::Admin { .. } if entry.admin.is_empty() => continue,
             GenOp::Send { from, to, body } => Op::Send {
                 from: user(from),
                 to: user(to),
@@ -299,23 +301,19 @@ pub fn materialize(corpus: &[CorpusEntry], origin: &str, g: &GenCase) -> Case {
             GenOp::Restart { user: u } => Op::Restart { user: user(u) },
             GenOp::EwsDown { org: o } => Op::EwsDown { org: org(o) },
             GenOp::EwsUp { org: o } => Op::EwsUp { org: org(o) },
-            GenOp::Admin { command } if !entry.admin.is_empty() => {
+            GenOp::Admin { command } => {
                 let (org, command) = &entry.admin[usize::from(command) % entry.admin.len()];
                 Op::Admin {
                     org: org.clone(),
                     command: command.clone(),
                 }
             }
-            GenOp::Admin { .. } => Op::Observe,
             GenOp::Advance { by } => {
                 clock_ms += ADVANCES_MS[usize::from(by) % ADVANCES_MS.len()];
                 Op::Advance { to_ms: clock_ms }
             }
         });
     }
-    // An admin draw on a deployment without cmdlets became a plain observe;
-    // drop it, since every op is followed by an observe anyway.
-    ops.retain(|op| *op != Op::Observe);
     Case {
         origin: origin.to_string(),
         file: entry.scenario.file.clone(),
@@ -347,7 +345,10 @@ pub enum Verdict {
 /// Runs `case` on both sides and finds the first disagreement.
 pub fn check_case(imp: &mut dyn Driver, reference: &mut Reference, case: &Case) -> Verdict {
     match check_cases(imp, reference, std::slice::from_ref(case)) {
-        Ok(mut verdicts) => verdicts.pop().unwrap_or(Verdict::Agrees),
+        Ok(mut differences) => differences
+            .pop()
+            .flatten()
+            .map_or(Verdict::Agrees, Verdict::Differs),
         Err(f) => Verdict::Fault(f),
     }
 }
@@ -362,13 +363,13 @@ pub fn batched_requests(cases: &[Case]) -> Vec<Vec<Op>> {
 }
 
 /// Runs several cases in one exchange, so that a child process gets them
-/// pipelined, and judges each. Every case starts with `reset`, so the cases
-/// are independent.
+/// pipelined, and returns each case's first difference, if any. Every case
+/// starts with `reset`, so the cases are independent.
 pub fn check_cases(
     imp: &mut dyn Driver,
     reference: &mut Reference,
     cases: &[Case],
-) -> Result<Vec<Verdict>, Fault> {
+) -> Result<Vec<Option<Difference>>, Fault> {
     let per_case: Vec<Vec<Op>> = cases.iter().map(Case::requests).collect();
     let all: Vec<Op> = per_case.iter().flatten().cloned().collect();
     let actual = imp.exchange(&all)?;
@@ -376,7 +377,7 @@ pub fn check_cases(
     Ok(per_case
         .iter()
         .map(|requests| {
-            let mut verdict = Verdict::Agrees;
+            let mut first = None;
             for (i, (op, a)) in requests
                 .iter()
                 .zip(answers.by_ref().take(requests.len()))
@@ -385,8 +386,8 @@ pub fn check_cases(
                 // The reference answers every request, even after a
                 // difference, so that both sides reach the next `reset`.
                 let e = call(reference, op);
-                if verdict == Verdict::Agrees && !agree(&e, &a) {
-                    verdict = Verdict::Differs(Difference {
+                if first.is_none() && !agree(&e, &a) {
+                    first = Some(Difference {
                         step: i.checked_sub(1).map(|k| k / 2),
                         request: op.clone(),
                         expected: e,
@@ -394,7 +395,7 @@ pub fn check_cases(
                     });
                 }
             }
-            verdict
+            first
         })
         .collect())
 }
@@ -586,7 +587,7 @@ pub fn conform(
             continue;
         }
         requests += cases.iter().map(|c| c.requests().len() as u64).sum::<u64>();
-        let verdicts = match check_cases(imp, &mut reference, &cases) {
+        let differences = match check_cases(imp, &mut reference, &cases) {
             Ok(v) => v,
             Err(fault) => {
                 let origin = match (cases.first(), cases.last()) {
@@ -598,19 +599,15 @@ pub fn conform(
                 return Ok(Outcome::Fault { origin, fault });
             }
         };
-        let Some(k) = verdicts.iter().position(|v| *v != Verdict::Agrees) else {
+        let Some((k, diff)) = differences
+            .into_iter()
+            .enumerate()
+            .find_map(|(k, d)| d.map(|d| (k, d)))
+        else {
             continue;
         };
         let case = cases[k].clone();
         let origin = case.origin.clone();
-        let Verdict::Differs(diff) = verdicts[k].clone() else {
-            return Ok(Outcome::Fault {
-                origin,
-                fault: Fault::Protocol {
-                    found: "an unexpected verdict".into(),
-                },
-            });
-        };
         let shrunk = if trees.is_empty() {
             Ok((case, diff))
         } else {
