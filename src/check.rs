@@ -326,8 +326,8 @@ impl Model for CheckModel {
         if let Some(at_ms) = w.next_timer_ms(d) {
             out.push(Event::AdvanceTo { at_ms });
         }
-        if w.ledger.len() < usize::from(b.messages_max) {
-            let body = format!("m{}", w.ledger.len() + 1);
+        if w.ledger.sent() < u32::from(b.messages_max) {
+            let body = format!("m{}", w.ledger.next_id().0);
             for from in &b.senders {
                 for to in d.user_ids().filter(|to| to != from) {
                     out.push(Event::Send {

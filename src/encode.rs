@@ -157,7 +157,7 @@ fn email_of(sip: &str) -> &str {
 /// The request a spooled message becomes (DEC-030), or `None` for a
 /// message that no client spools (live, unavailable).
 pub fn request_for<'a>(d: &'a Deployment, s: &'a State, m: MessageId) -> Option<CreateItem<'a>> {
-    let rec = s.ledger.get((m.0 as usize).checked_sub(1)?)?;
+    let rec = s.ledger.get(m)?;
     let class = mailbox::classify(d.user(rec.from).org == d.user(rec.to).org);
     let (disposition, saved_folder) = match rec.route {
         Route::Offline => {

@@ -13,12 +13,13 @@
 
 use crate::dispatch::Route;
 use crate::domain::{
-    Build, Date, Deployment, Folder, FolderSet, Install, MailboxLocation, MessageClass, Profile,
+    Build, Date, Deployment, Folder, FolderSet, Install, MailboxLocation, MessageClass, MessageId,
+    Profile,
 };
 use crate::mailbox::ItemKind;
 use crate::policy::SwitchVerdict;
 use crate::spooler::SpoolStatus;
-use crate::world::State;
+use crate::world::{MessageRecord, State};
 
 /// One named invariant.
 #[derive(Clone, Copy)]
@@ -96,6 +97,14 @@ pub fn violations(d: &Deployment, s: &State) -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// The record of a message the state holds. An item, entry or notification
+/// whose record is gone is itself a violation, never a panic.
+fn record(s: &State, m: MessageId) -> Result<&MessageRecord, String> {
+    s.ledger
+        .get(m)
+        .ok_or_else(|| format!("{m} is held but the ledger has no record of it"))
+}
+
 fn ensure(ok: bool, why: impl FnOnce() -> String) -> Result<(), String> {
     if ok { Ok(()) } else { Err(why()) }
 }
@@ -122,7 +131,7 @@ pub fn no_loss(_d: &Deployment, s: &State) -> Result<(), String> {
 pub fn no_duplicate(d: &Deployment, s: &State) -> Result<(), String> {
     for (u, mb) in s.mailboxes.iter().enumerate() {
         for (i, item) in mb.items.iter().enumerate() {
-            let r = s.record(item.message);
+            let r = record(s, item.message)?;
             let owner = match item.kind {
                 ItemKind::Delivered => r.to,
                 ItemKind::SenderCopy | ItemKind::Draft => r.writer.unwrap_or(r.from),
@@ -258,7 +267,7 @@ pub fn timer(d: &Deployment, s: &State) -> Result<(), String> {
     }
     for mb in &s.mailboxes {
         for item in &mb.items {
-            let r = s.record(item.message);
+            let r = record(s, item.message)?;
             ensure(item.at_ms >= r.sent_at_ms + delay, || {
                 format!(
                     "{} reached a mailbox at {} ms, sent at {} ms",
@@ -349,7 +358,7 @@ pub fn ordering(_d: &Deployment, s: &State) -> Result<(), String> {
             .collect();
         for (i, a) in delivered.iter().enumerate() {
             for b in &delivered[i + 1..] {
-                let same_writer = s.record(a.message).writer == s.record(b.message).writer;
+                let same_writer = record(s, a.message)?.writer == record(s, b.message)?.writer;
                 ensure(
                     !(a.from == b.from && same_writer && a.message > b.message),
                     || {
@@ -380,7 +389,7 @@ pub fn archive(d: &Deployment, s: &State) -> Result<(), String> {
                     item.message, d.users[u].name
                 )
             })?;
-            ensure(s.record(item.message).route == Route::Offline, || {
+            ensure(record(s, item.message)?.route == Route::Offline, || {
                 format!("{}: sender copy for a non-offline route", item.message)
             })?;
         }
@@ -444,7 +453,7 @@ pub fn unspooled(_d: &Deployment, s: &State) -> Result<(), String> {
                 .flat_map(|mb| mb.items.iter().map(|i| i.message)),
         );
     for m in held {
-        let r = s.record(m);
+        let r = record(s, m)?;
         ensure(r.route.spools(), || {
             format!(
                 "{} ({}) left a spool entry or an item",

@@ -33,14 +33,14 @@ use crate::domain::{
     Profile, ServerVersion, User, UserId,
 };
 use crate::invariants::{self, Invariant};
-use crate::mailbox::ItemKind;
+use crate::mailbox::{Item, ItemKind};
 use crate::spooler::SpoolStatus;
 use crate::world::{Event, StepError, World};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -387,6 +387,8 @@ enum Planned {
     Wake(UserId),
     Sample,
     Check,
+    /// Plan the day with this index (from 0).
+    Day(u64),
 }
 
 /// One point of the time series, per sample interval.
@@ -394,6 +396,9 @@ enum Planned {
 pub struct Sample {
     pub at_ms: u64,
     pub spool_depth: u64,
+    /// Records the ledger holds: what retirement leaves, plus the IMs sent
+    /// since the last check.
+    pub ledger_records: u64,
     pub live: u64,
     pub offline: u64,
     pub missed_message: u64,
@@ -465,9 +470,10 @@ pub struct Violation {
 pub struct SimReport {
     pub summary: Summary,
     pub samples: Vec<Sample>,
-    /// Delivered latencies, sorted, for the histogram.
+    /// Delivered latencies and how many messages took each, for the
+    /// percentiles and the histogram: as many entries as distinct values.
     #[serde(skip)]
-    pub latencies_ms: Vec<u64>,
+    pub latencies_ms: BTreeMap<u64, u64>,
     pub violation: Option<Violation>,
 }
 
@@ -512,6 +518,9 @@ struct Sim<'a, O: Observer> {
     samples: Vec<Sample>,
     window: Routes,
     recent: VecDeque<String>,
+    /// Delivered latencies (ms → messages) of retired and held items.
+    latencies_ms: BTreeMap<u64, u64>,
+    notifications_retired: u64,
     checks: &'a [Invariant],
     observer: &'a mut O,
     config_file: Option<&'a str>,
@@ -653,6 +662,7 @@ impl<O: Observer> Sim<'_, O> {
         self.samples.push(Sample {
             at_ms: self.world.state.clock_ms,
             spool_depth: depth,
+            ledger_records: self.world.state.ledger.len() as u64,
             live: w.live,
             offline: w.offline,
             missed_message: w.missed_message,
@@ -784,6 +794,7 @@ impl<O: Observer> Sim<'_, O> {
                 }
             }
             Planned::Wake(u) => self.wake(u),
+            Planned::Day(day) => self.plan_day(day),
             Planned::Sample => {
                 self.sample();
                 let dt = u64::from(self.c.check.sample_interval_minutes) * MINUTE_MS;
@@ -796,87 +807,116 @@ impl<O: Observer> Sim<'_, O> {
         }
     }
 
-    /// Plans the day: sign-ins and sign-outs, crashes, outages, admin.
-    fn plan_days(&mut self) {
+    /// Plans one day at its start: sign-ins and sign-outs, crashes,
+    /// outages, admin changes, and the next day. Planning a day at a time
+    /// keeps the agenda as large as one day's plan, however long the run.
+    fn plan_day(&mut self, day: u64) {
         let c = self.c;
         let w = &c.workload;
-        let days = u64::from(c.hours).div_ceil(24);
         let jitter = u64::from(w.sign_in_jitter_minutes) * MINUTE_MS;
-        for day in 0..days {
-            let base = day * DAY_MS;
-            for i in 0..c.users {
-                let u = UserId(i);
-                let start = base + u64::from(w.workday_start_hour) * HOUR_MS;
-                let end = base + u64::from(w.workday_end_hour) * HOUR_MS;
-                let j1 = self.rng.random_range(0..=2 * jitter);
-                let j2 = self.rng.random_range(0..=2 * jitter);
-                self.plan((start + j1).saturating_sub(jitter), Planned::SignIn(u));
-                self.plan((end + j2).saturating_sub(jitter), Planned::SignOut(u));
-                if self.rng.random_bool(c.faults.crashes_per_user_day) {
-                    let at = base + self.rng.random_range(0..DAY_MS);
-                    self.plan(at, Planned::Crash(u));
-                }
-            }
-            for o in 0..c.orgs {
-                let mut t = base;
-                while let Some(dt) = self.after(c.faults.outages_per_org_day / 24.0) {
-                    t += dt;
-                    if t >= base + DAY_MS {
-                        break;
-                    }
-                    self.plan(t, Planned::OutageStart(OrgId(o as u8)));
-                }
-            }
-            let server: Vec<OrgId> = self
-                .world
-                .deployment
-                .org_ids()
-                .filter(|o| self.world.deployment.org(*o).profile == Profile::Server)
-                .collect();
-            if !server.is_empty() {
-                for _ in 0..c.faults.admin_changes_per_day {
-                    let o = server[self.rng.random_range(0..server.len())];
-                    let at = base + self.rng.random_range(0..DAY_MS);
-                    self.plan(at, Planned::Admin(o, false));
-                }
+        let base = day * DAY_MS;
+        for i in 0..c.users {
+            let u = UserId(i);
+            let start = base + u64::from(w.workday_start_hour) * HOUR_MS;
+            let end = base + u64::from(w.workday_end_hour) * HOUR_MS;
+            let j1 = self.rng.random_range(0..=2 * jitter);
+            let j2 = self.rng.random_range(0..=2 * jitter);
+            self.plan((start + j1).saturating_sub(jitter), Planned::SignIn(u));
+            self.plan((end + j2).saturating_sub(jitter), Planned::SignOut(u));
+            if self.rng.random_bool(c.faults.crashes_per_user_day) {
+                let at = base + self.rng.random_range(0..DAY_MS);
+                self.plan(at, Planned::Crash(u));
             }
         }
-        self.plan(0, Planned::Sample);
-        let dt = u64::from(c.check.invariant_interval_minutes) * MINUTE_MS;
-        self.plan(dt, Planned::Check);
+        for o in 0..c.orgs {
+            let mut t = base;
+            while let Some(dt) = self.after(c.faults.outages_per_org_day / 24.0) {
+                t += dt;
+                if t >= base + DAY_MS {
+                    break;
+                }
+                self.plan(t, Planned::OutageStart(OrgId(o as u8)));
+            }
+        }
+        let server: Vec<OrgId> = self
+            .world
+            .deployment
+            .org_ids()
+            .filter(|o| self.world.deployment.org(*o).profile == Profile::Server)
+            .collect();
+        if !server.is_empty() {
+            for _ in 0..c.faults.admin_changes_per_day {
+                let o = server[self.rng.random_range(0..server.len())];
+                let at = base + self.rng.random_range(0..DAY_MS);
+                self.plan(at, Planned::Admin(o, false));
+            }
+        }
+        if day + 1 < u64::from(c.hours).div_ceil(24) {
+            self.plan(base + DAY_MS, Planned::Day(day + 1));
+        }
+    }
+
+    /// Counts one item the run no longer holds, or still holds at the end.
+    fn tally(&mut self, item: &Item, sent_at_ms: u64) {
+        match item.kind {
+            ItemKind::Delivered => {
+                *self
+                    .latencies_ms
+                    .entry(item.at_ms - sent_at_ms)
+                    .or_default() += 1;
+            }
+            ItemKind::Draft => self.summary.drafts_items += 1,
+            ItemKind::SenderCopy => {}
+        }
+    }
+
+    /// After a check held: drops what is settled (`State::retire_settled`)
+    /// and keeps only its counts, so memory follows what is in flight.
+    fn retire(&mut self) {
+        let retired = self.world.state.retire_settled();
+        for (item, sent_at_ms) in &retired.items {
+            self.tally(item, *sent_at_ms);
+        }
+        self.notifications_retired += retired.notifications as u64;
     }
 
     fn finish(mut self, violation: Option<Violation>) -> SimReport {
         self.sample();
-        let s = &self.world.state;
-        let mut latencies: Vec<u64> = Vec::new();
-        for mb in &s.mailboxes {
-            for item in &mb.items {
-                match item.kind {
-                    ItemKind::Delivered => {
-                        latencies.push(item.at_ms - s.record(item.message).sent_at_ms);
-                    }
-                    ItemKind::Draft => self.summary.drafts_items += 1,
-                    ItemKind::SenderCopy => {}
+        let held: Vec<(Item, u64)> = {
+            let s = &self.world.state;
+            s.mailboxes
+                .iter()
+                .flat_map(|mb| mb.items.iter())
+                .map(|i| (*i, s.record(i.message).sent_at_ms))
+                .collect()
+        };
+        for (item, sent_at_ms) in &held {
+            self.tally(item, *sent_at_ms);
+        }
+        let latencies = &self.latencies_ms;
+        let delivered: u64 = latencies.values().sum();
+        // The value at rank `delivered * p / 100` of the sorted latencies.
+        let pct = |p: u64| {
+            let rank = (delivered * p / 100).min(delivered.saturating_sub(1));
+            let mut below = 0;
+            for (l, n) in latencies {
+                below += n;
+                if below > rank {
+                    return *l;
                 }
             }
-        }
-        latencies.sort_unstable();
-        let pct = |p: usize| {
-            latencies
-                .get((latencies.len() * p / 100).min(latencies.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or(0)
+            0
         };
         self.summary.latency = Latency {
             p50_ms: pct(50),
             p90_ms: pct(90),
             p99_ms: pct(99),
-            max_ms: latencies.last().copied().unwrap_or(0),
+            max_ms: latencies.keys().next_back().copied().unwrap_or(0),
         };
+        let s = &self.world.state;
         let mut spooled = Spooled {
             accepted: self.summary.routes.offline + self.summary.routes.missed_message,
-            delivered: latencies.len() as u64,
+            delivered,
             ..Spooled::default()
         };
         for sp in &s.spoolers {
@@ -888,11 +928,11 @@ impl<O: Observer> Sim<'_, O> {
             }
         }
         self.summary.spooled = spooled;
-        self.summary.notifications = s.notifications.len() as u64;
+        self.summary.notifications = self.notifications_retired + s.notifications.len() as u64;
         SimReport {
             summary: self.summary,
             samples: self.samples,
-            latencies_ms: latencies,
+            latencies_ms: self.latencies_ms,
             violation,
         }
     }
@@ -953,6 +993,8 @@ pub fn run_with(
         samples: Vec::new(),
         window: Routes::default(),
         recent: VecDeque::new(),
+        latencies_ms: BTreeMap::new(),
+        notifications_retired: 0,
         checks,
         observer,
         config_file,
@@ -963,16 +1005,20 @@ pub fn run_with(
     for o in d.org_ids().filter(|o| d.org(*o).profile == Profile::Server) {
         let _ = sim.apply(&switch_offline_im(o, true));
     }
-    sim.plan_days();
+    sim.plan_day(0);
+    sim.plan(0, Planned::Sample);
+    let dt = u64::from(c.check.invariant_interval_minutes) * MINUTE_MS;
+    sim.plan(dt, Planned::Check);
     let mut last_progress = 0;
     while let Some(Reverse((at_ms, _, p))) = sim.agenda.pop() {
         if at_ms > sim.world.state.clock_ms {
             let _ = sim.world.apply(&Event::AdvanceTo { at_ms });
         }
-        if p == Planned::Check
-            && let Some(v) = sim.check()
-        {
-            return sim.finish(Some(v));
+        if p == Planned::Check {
+            if let Some(v) = sim.check() {
+                return sim.finish(Some(v));
+            }
+            sim.retire();
         }
         sim.handle(p);
         if at_ms >= last_progress + 10 * MINUTE_MS {
@@ -1112,15 +1158,15 @@ pub fn render_html(r: &SimReport) -> String {
     route_svg.push_str("</svg>");
     // Latency histogram: 20 equal buckets up to the maximum.
     let lat = &r.latencies_ms;
-    let max_lat = lat.last().copied().unwrap_or(0).max(1);
+    let max_lat = lat.keys().next_back().copied().unwrap_or(0).max(1);
     let mut buckets = [0u64; 20];
-    for l in lat {
-        buckets[((*l * 20) / (max_lat + 1)) as usize] += 1;
+    for (l, n) in lat {
+        buckets[((*l * 20) / (max_lat + 1)) as usize] += n;
     }
     let bmax = buckets.iter().copied().max().unwrap_or(0).max(1);
     let mut hist = format!(
         "<svg width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"delivery latency histogram\"><text x=\"40\" y=\"14\" font-size=\"13\">Delivery latency (send to mailbox), {} messages, 0 to {} s</text><line x1=\"40\" y1=\"{b}\" x2=\"{W}\" y2=\"{b}\" stroke=\"#888\"/>",
-        lat.len(),
+        lat.values().sum::<u64>(),
         max_lat / 1000,
         b = H - 20.0
     );

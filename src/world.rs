@@ -17,6 +17,9 @@
 //! - Time only moves through `Event::AdvanceTo`, never backwards.
 //! - The ledger is ghost state: it records what was sent and decided, so
 //!   that the invariants in `invariants` can be stated over one `State`.
+//! - `State::retire_settled`, which only the simulator calls, drops settled
+//!   messages and changes no later step (a proptest pins this), so a long
+//!   run's memory follows what is held, not what was sent.
 //!
 //! What it deliberately does not do: it does not choose which event happens
 //! next. Drivers do: the eager scheduler here (`World::settle_until`), the
@@ -95,6 +98,15 @@ pub struct MessageRecord {
     pub first_pickup_ms: Option<u64>,
 }
 
+/// What `State::retire_settled` dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Retired {
+    /// Each retired item with its message's send time.
+    pub items: Vec<(Item, u64)>,
+    pub notifications: usize,
+    pub records: usize,
+}
+
 /// A sign-in notification of one item (OIM-016).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Notification {
@@ -115,7 +127,86 @@ pub struct State {
     pub requests: Vec<EwsRequest>,
     pub responses: Vec<EwsResponse>,
     pub notifications: Vec<Notification>,
-    pub ledger: Vec<MessageRecord>,
+    pub ledger: Ledger,
+}
+
+/// The ledger: the record of every IM sent that the state still refers to,
+/// in id order, and the count of all IMs ever sent.
+///
+/// Without `State::retire_settled` (the model checker, the scenario runner
+/// and the conformance reference never call it) it holds every IM, and
+/// `ledger[k]` is message `k + 1`. After retirement it is sparse: lookups
+/// go through `get`, which finds a record by id.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Ledger {
+    records: Vec<MessageRecord>,
+    /// IMs ever sent; the next message id is `sent + 1` (DEC-026).
+    sent: u32,
+}
+
+impl Ledger {
+    /// Appends the record of a new message. Ids must increase.
+    pub fn push(&mut self, record: MessageRecord) {
+        assert!(
+            record.id.0 > self.sent,
+            "message ids increase: {} after {} sent",
+            record.id,
+            self.sent
+        );
+        self.sent = record.id.0;
+        self.records.push(record);
+    }
+
+    /// The number of IMs ever sent, retired ones included.
+    pub fn sent(&self) -> u32 {
+        self.sent
+    }
+
+    /// The id the next IM sent gets.
+    pub fn next_id(&self) -> MessageId {
+        MessageId(self.sent + 1)
+    }
+
+    /// The record of `m`, if the ledger still holds it.
+    pub fn get(&self, m: MessageId) -> Option<&MessageRecord> {
+        self.index_of(m).map(|i| &self.records[i])
+    }
+
+    pub fn get_mut(&mut self, m: MessageId) -> Option<&mut MessageRecord> {
+        self.index_of(m).map(|i| &mut self.records[i])
+    }
+
+    fn index_of(&self, m: MessageId) -> Option<usize> {
+        // Dense (never retired): message k is at k - 1. Sparse: search.
+        let dense = (m.0 as usize).checked_sub(1)?;
+        match self.records.get(dense) {
+            Some(r) if r.id == m => Some(dense),
+            _ => self.records.binary_search_by_key(&m, |r| r.id).ok(),
+        }
+    }
+}
+
+impl std::ops::Deref for Ledger {
+    type Target = [MessageRecord];
+    fn deref(&self) -> &[MessageRecord] {
+        &self.records
+    }
+}
+
+impl<'a> IntoIterator for &'a Ledger {
+    type Item = &'a MessageRecord;
+    type IntoIter = std::slice::Iter<'a, MessageRecord>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.records.iter()
+    }
+}
+
+/// Mutable access to the records, so that tests can corrupt a state on
+/// purpose; ids must not be changed.
+impl std::ops::DerefMut for Ledger {
+    fn deref_mut(&mut self) -> &mut [MessageRecord] {
+        &mut self.records
+    }
 }
 
 /// An event: something a user, an administrator, the network or time does.
@@ -268,7 +359,7 @@ impl State {
             requests: Vec::new(),
             responses: Vec::new(),
             notifications: Vec::new(),
-            ledger: Vec::new(),
+            ledger: Ledger::default(),
         }
     }
 
@@ -284,14 +375,115 @@ impl State {
         &self.mailboxes[u.0 as usize]
     }
 
+    /// The record of a message the state refers to. Rules call it only for
+    /// messages held in a spooler, a request or a mailbox, whose records are
+    /// never retired.
     pub fn record(&self, m: MessageId) -> &MessageRecord {
-        &self.ledger[(m.0 - 1) as usize]
+        self.ledger
+            .get(m)
+            .unwrap_or_else(|| panic!("the ledger holds no record of {m}"))
     }
 
     /// Whether the message has been delivered into its target's mailbox.
     pub fn delivered(&self, m: MessageId) -> bool {
         let r = self.record(m);
         self.mailbox(r.to).holds(m, ItemKind::Delivered)
+    }
+
+    /// Drops what no rule will read again and no invariant can still find
+    /// wrong, so that a long run's memory follows the messages in flight
+    /// rather than the events processed. Only the simulator calls it, right
+    /// after the invariants held, so everything it drops has been checked
+    /// in its final form. Retirement is not a rule: it changes nothing any
+    /// later event does or any later check can see (a proptest pins this).
+    ///
+    /// A message is *busy* while a spool entry (of any status, OIM-012
+    /// keeps failed ones), a request or a response refers to it, and
+    /// *unsettled* while busy or while one of its items still awaits its
+    /// sign-in notification. It retires with all of its items once settled:
+    /// no spool entry can send it again, so neither deduplication nor
+    /// notification reads them again. A delivered item also waits until
+    /// every message that may still reach the same mailbox (an unfailed
+    /// entry, a request or a response) has a higher id, so INV-008's
+    /// per-pair order still sees every pair a later delivery could break.
+    /// Notifications of retired items go with them, and a record goes once
+    /// nothing refers to it: live and unavailable IMs at once.
+    pub fn retire_settled(&mut self) -> Retired {
+        fn sorted(mut v: Vec<MessageId>) -> Vec<MessageId> {
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+        let entries = || self.spoolers.iter().flat_map(|sp| sp.entries.iter());
+        let in_transit = self
+            .requests
+            .iter()
+            .map(|r| r.message)
+            .chain(self.responses.iter().map(|r| r.message));
+        let busy = sorted(
+            entries()
+                .map(|e| e.message)
+                .chain(in_transit.clone())
+                .collect(),
+        );
+        let deliverable = sorted(
+            entries()
+                .filter(|e| !matches!(e.status, SpoolStatus::Failed(_)))
+                .map(|e| e.message)
+                .chain(in_transit)
+                .collect(),
+        );
+        let awaiting = sorted(
+            self.mailboxes
+                .iter()
+                .flat_map(|mb| mb.items.iter())
+                .filter(|i| notifies(i) && !i.notified)
+                .map(|i| i.message)
+                .collect(),
+        );
+        // The lowest id that may still reach each mailbox.
+        let mut watermark = vec![MessageId(u32::MAX); self.mailboxes.len()];
+        for m in &deliverable {
+            let to = self.record(*m).to.0 as usize;
+            watermark[to] = watermark[to].min(*m);
+        }
+        let settled =
+            |m: MessageId| busy.binary_search(&m).is_err() && awaiting.binary_search(&m).is_err();
+        let mut out = Retired::default();
+        let mut gone: Vec<(UserId, MessageId)> = Vec::new();
+        for (u, mb) in self.mailboxes.iter_mut().enumerate() {
+            let ledger = &self.ledger;
+            mb.items.retain(|i| {
+                let retire = settled(i.message)
+                    && (i.kind != ItemKind::Delivered || i.message < watermark[u]);
+                if retire {
+                    let sent_at_ms = ledger.get(i.message).map_or(i.at_ms, |r| r.sent_at_ms);
+                    out.items.push((*i, sent_at_ms));
+                    if i.kind == ItemKind::Delivered {
+                        gone.push((UserId(u as u32), i.message));
+                    }
+                }
+                !retire
+            });
+        }
+        gone.sort_unstable();
+        let before = self.notifications.len();
+        self.notifications
+            .retain(|n| gone.binary_search(&(n.user, n.message)).is_err());
+        out.notifications = before - self.notifications.len();
+        let referenced = sorted(
+            self.mailboxes
+                .iter()
+                .flat_map(|mb| mb.items.iter().map(|i| i.message))
+                .chain(busy)
+                .collect(),
+        );
+        let before = self.ledger.records.len();
+        self.ledger
+            .records
+            .retain(|r| referenced.binary_search(&r.id).is_ok());
+        out.records = before - self.ledger.records.len();
+        out
     }
 
     /// The same state with every user `u` renamed to `to[u]`: the
@@ -343,7 +535,7 @@ impl State {
         for n in &mut out.notifications {
             n.user = r(n.user);
         }
-        for m in &mut out.ledger {
+        for m in out.ledger.iter_mut() {
             m.from = r(m.from);
             m.to = r(m.to);
             m.writer = m.writer.map(r);
@@ -500,7 +692,7 @@ pub fn step(d: &Deployment, s: &mut State, e: &Event, log: &mut Log) -> Result<O
                 recipient_writer: writer_facts(d, s, to),
             };
             let decision = dispatch::decide(&facts);
-            let id = MessageId(s.ledger.len() as u32 + 1);
+            let id = s.ledger.next_id();
             let (writer, gate_facts) = match decision.route {
                 Route::Offline => (Some(from), Some(facts.sender)),
                 Route::MissedMessage => (Some(to), Some(facts.recipient_writer)),
@@ -727,7 +919,10 @@ pub fn step(d: &Deployment, s: &mut State, e: &Event, log: &mut Log) -> Result<O
             };
             sp.entries[i].attempts += 1;
             let entry = sp.entries[i];
-            let rec = &mut s.ledger[(entry.message.0 - 1) as usize];
+            let rec = s
+                .ledger
+                .get_mut(entry.message)
+                .unwrap_or_else(|| panic!("the ledger holds no record of {}", entry.message));
             rec.first_pickup_ms.get_or_insert(now);
             let org = d.user(*user).org;
             if !s.ews_up[org.0 as usize] {
@@ -1050,7 +1245,7 @@ impl World {
         let horizon = self.state.clock_ms
             + d.options.pickup_delay_ms
                 * (u64::from(d.options.attempts_max) + 1)
-                * (self.state.ledger.len() as u64 + 1);
+                * (u64::from(self.state.ledger.sent()) + 1);
         self.settle_until(horizon)
     }
 }

@@ -184,8 +184,8 @@ fn inv_010_bounded_catches_too_many_attempts_and_two_in_flight() {
     assert_caught("INV-010", &w);
 }
 
-#[test]
-fn inv_011_unspooled_catches_an_item_for_a_live_message() {
+/// Ken is signed in and Tony's IM to him goes live.
+fn live_world() -> World {
     let (_, mut w) = world(BASE);
     apply(
         &mut w,
@@ -196,6 +196,12 @@ fn inv_011_unspooled_catches_an_item_for_a_live_message() {
     );
     let out = send(&mut w, TONY, KEN, "live");
     assert_eq!(out.route.unwrap().1, Route::Live);
+    w
+}
+
+#[test]
+fn inv_011_unspooled_catches_an_item_for_a_live_message() {
+    let mut w = live_world();
     assert!(check("INV-011", &w).is_ok());
     w.state.spoolers[0].accept(offline_im::domain::MessageId(1), KEN, 0, 1);
     assert_caught("INV-011", &w);
@@ -218,4 +224,71 @@ fn the_table_lists_every_invariant_once_in_order() {
     let ids: Vec<&str> = INVARIANTS.iter().map(|i| i.id).collect();
     let expected: Vec<String> = (1..=ids.len()).map(|n| format!("INV-{n:03}")).collect();
     assert_eq!(ids, expected);
+}
+
+/// Two offline messages from Tony, delivered into Ken's mailbox, and Ken
+/// signed in so that both are notified: everything is settled.
+fn settled_pair() -> World {
+    let (_, mut w) = world(BASE);
+    send(&mut w, TONY, KEN, "1");
+    send(&mut w, TONY, KEN, "2");
+    w.settle_until(400_000).unwrap();
+    apply(
+        &mut w,
+        Event::SignIn {
+            user: KEN,
+            presence: offline_im::domain::Presence::Available,
+        },
+    );
+    common::assert_invariants(&w);
+    assert_eq!(w.state.mailboxes[1].items.len(), 2);
+    w
+}
+
+/// The positive space of retirement: a settled world gives up its items,
+/// notifications and records, keeps counting message ids, and still
+/// satisfies every invariant.
+#[test]
+fn retirement_drops_settled_items_records_and_notifications() {
+    let mut w = settled_pair();
+    let r = w.state.retire_settled();
+    let delivered = r
+        .items
+        .iter()
+        .filter(|(i, _)| i.kind == ItemKind::Delivered);
+    // Two delivered items to Ken and Tony's two archive copies (Server).
+    assert_eq!(delivered.count(), 2);
+    assert_eq!((r.items.len(), r.notifications, r.records), (4, 2, 2));
+    assert!(w.state.mailboxes.iter().all(|mb| mb.items.is_empty()));
+    assert!(w.state.notifications.is_empty() && w.state.ledger.is_empty());
+    assert_eq!(w.state.ledger.next_id(), offline_im::domain::MessageId(3));
+    common::assert_invariants(&w);
+}
+
+/// The negative space: retirement keeps a delivered item while an older
+/// message may still reach the same mailbox, so INV-008 still catches that
+/// older message overtaken; and an item of a retired live message is still
+/// caught by INV-011 (as a record the ledger no longer holds), not a panic.
+#[test]
+fn retirement_keeps_what_an_invariant_still_needs() {
+    let mut w = settled_pair();
+    // Put m1 back in Tony's spooler, as if not yet delivered.
+    let m1 = w.state.mailboxes[1].items.remove(0);
+    w.state.notifications.retain(|n| n.message != m1.message);
+    w.state.spoolers[0].accept(m1.message, KEN, 0, 120_000);
+    let r = w.state.retire_settled();
+    assert!(
+        r.items.iter().all(|(i, _)| i.kind != ItemKind::Delivered),
+        "m2's delivered item must wait for m1: {r:?}"
+    );
+    // m1 now arrives after m2: the overtaking INV-008 forbids.
+    w.state.spoolers[0].entries.clear();
+    w.state.mailboxes[1].items.push(m1);
+    assert_caught("INV-008", &w);
+
+    let mut w = live_world();
+    assert_eq!(w.state.retire_settled().records, 1);
+    w.state.spoolers[0].accept(offline_im::domain::MessageId(1), KEN, 0, 1);
+    let why = check("INV-011", &w).unwrap_err();
+    assert!(why.contains("no record"), "{why}");
 }

@@ -3,7 +3,8 @@
 //! classification, INV-004 gating, INV-005 no pickup before two minutes,
 //! INV-006 Drafts, INV-007 notification, INV-008 order, INV-009 archive,
 //! INV-010 bounds, INV-011 unspooled routes), progress after a fair drain
-//! (LIVE-001, LIVE-002), rejected events change nothing, and determinism.
+//! (LIVE-001, LIVE-002), rejected events change nothing, determinism, and
+//! that the simulator's retirement of settled state changes no later step.
 
 mod common;
 
@@ -192,6 +193,98 @@ proptest! {
         prop_assert_eq!(&a.state, &b.state);
         prop_assert_eq!(&a.trace, &b.trace);
     }
+}
+
+/// The invariant ids a state violates.
+fn violated(w: &World) -> Vec<&'static str> {
+    invariants::violations(&w.deployment, &w.state)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Every record a retired state keeps is referenced by a spool entry, a
+/// request, a response or an item: the ledger follows what is held.
+fn only_referenced_records(s: &offline_im::world::State) -> Result<(), TestCaseError> {
+    for r in &s.ledger {
+        let m = r.id;
+        let held = s.spoolers.iter().any(|sp| sp.find(m).is_some())
+            || s.requests.iter().any(|q| q.message == m)
+            || s.responses.iter().any(|q| q.message == m)
+            || s.mailboxes
+                .iter()
+                .any(|mb| mb.items.iter().any(|i| i.message == m));
+        prop_assert!(held, "{} is kept but nothing refers to it", m);
+    }
+    Ok(())
+}
+
+/// Runs the steps on a full world and on a lean one that retires settled
+/// state whenever `retire` says so, and requires the two to agree: the same
+/// outcome and trace for every event, the same invariant verdicts, and the
+/// same state once both are retired. Retirement is monotone, so equal
+/// retired states mean the lean world lost nothing a later step reads.
+fn lean_agrees(dedup: bool, steps: &[Step], retire: &[bool]) -> Result<usize, TestCaseError> {
+    let mut full = base_world(dedup);
+    let mut lean = base_world(dedup);
+    let mut retired = 0;
+    for (k, s) in steps.iter().enumerate() {
+        let Some(e) = to_event(&full, s) else {
+            continue;
+        };
+        prop_assert_eq!(to_event(&lean, s), Some(e.clone()));
+        prop_assert_eq!(full.apply(&e), lean.apply(&e), "outcome of {:?}", e);
+        prop_assert_eq!(&full.trace, &lean.trace, "trace of {:?}", e);
+        prop_assert_eq!(violated(&full), violated(&lean), "verdicts after {:?}", e);
+        if retire[k % retire.len()] {
+            retired += lean.state.retire_settled().records;
+            only_referenced_records(&lean.state)?;
+        }
+        let (mut f, mut l) = (full.state.clone(), lean.state.clone());
+        f.retire_settled();
+        l.retire_settled();
+        prop_assert_eq!(f, l, "retired states differ after {:?}", e);
+    }
+    full.drain()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    lean.drain()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(&full.trace, &lean.trace, "drained traces");
+    prop_assert_eq!(
+        invariants::settled(&full.deployment, &full.state),
+        invariants::settled(&lean.deployment, &lean.state)
+    );
+    Ok(retired)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn retiring_settled_state_changes_no_later_step(
+        dedup in any::<bool>(),
+        steps in prop::collection::vec(step_strategy(), 0..80),
+        retire in prop::collection::vec(any::<bool>(), 1..8),
+    ) {
+        lean_agrees(dedup, &steps, &retire)?;
+    }
+}
+
+/// Retirement really drops things on the generated worlds, so the property
+/// above is not vacuous.
+#[test]
+fn retirement_drops_settled_records() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let mut runner = TestRunner::deterministic();
+    let strategy = prop::collection::vec(step_strategy(), 40..80);
+    let mut retired = 0;
+    for _ in 0..50 {
+        let steps = strategy.new_tree(&mut runner).unwrap().current();
+        retired += lean_agrees(true, &steps, &[true]).unwrap();
+    }
+    assert!(retired > 100, "only {retired} records retired");
 }
 
 /// The generator reaches every interesting outcome, so the properties above

@@ -299,3 +299,39 @@ fn the_cli_writes_the_trace_and_report_files() {
     assert!(err.contains("cannot write the trace"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Memory follows what the world holds, not the events processed: over two
+/// simulated days the ledger, sampled through the run, stays a small
+/// fraction of the IMs sent, and the second day's peak is no larger than
+/// the first's in proportion to the events. Retirement changes nothing
+/// else (tests/properties.rs), so the summary still counts every IM.
+#[test]
+fn the_ledger_follows_what_is_held_not_what_was_sent() {
+    let mut c = small(11);
+    c.hours = 48;
+    let r = sim::run(&c, None, &mut sim::Quiet);
+    assert!(r.violation.is_none(), "{:?}", r.violation);
+    let s = &r.summary;
+    let sent = s.routes.live + s.routes.offline + s.routes.missed_message + s.routes.unavailable;
+    let peak = |from_h: u64, to_h: u64| {
+        r.samples
+            .iter()
+            .filter(|p| (from_h * 3_600_000..to_h * 3_600_000).contains(&p.at_ms))
+            .map(|p| p.ledger_records)
+            .max()
+            .unwrap()
+    };
+    let (day1, day2) = (peak(0, 24), peak(24, 48));
+    assert!(
+        day1 > 0 && day2 > 0,
+        "the ledger is sampled: {day1}, {day2}"
+    );
+    assert!(
+        day2 * 10 < sent,
+        "the ledger peaked at {day2} records for {sent} IMs sent"
+    );
+    assert!(
+        day2 < day1 * 3 / 2,
+        "the ledger grew with the events: day 1 peak {day1}, day 2 peak {day2}"
+    );
+}
