@@ -10,12 +10,8 @@
 //! (BENCHMARKS.md): within 3x of memcpy, faster than quick-xml-serde.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use offline_im::domain::MessageClass;
-use offline_im::encode::{
-    Address, CreateItem, Disposition, NS_MESSAGES, NS_TYPES, TargetFolder, encode_create_item,
-};
+use offline_im::encode::{Address, CreateItem, NS_MESSAGES, NS_TYPES, encode_create_item};
 use serde::Serialize;
-use std::borrow::Cow;
 use std::hint::black_box;
 
 #[derive(Serialize)]
@@ -120,27 +116,7 @@ fn se_request<'a>(r: &'a CreateItem<'a>) -> SeCreateItem<'a> {
 }
 
 fn bench_encode(c: &mut Criterion) {
-    // A realistic IM of a few hundred bytes, with markup characters to
-    // escape and a non-BMP character, and no apostrophe (quick-xml escapes
-    // it, this crate need not; the outputs must be byte-equal).
-    let body = "Can you review the contract draft before 3pm? Section 4 says fees < 5% & \
-                payment within 30 days; legal wants \"net 45\". I'll be in meetings until \
-                then, so leave comments in the doc 📄 and I will pick them up tonight. Thanks!";
-    let r = CreateItem {
-        disposition: Disposition::SendAndSaveCopy,
-        saved_folder: Some(TargetFolder::ConversationHistory),
-        class: MessageClass::MissedConversation,
-        subject: Cow::Borrowed("Can you review the contract draft before 3pm?"),
-        body: Cow::Borrowed(body),
-        to: Address {
-            name: Cow::Borrowed("Ken Myer"),
-            email: Cow::Borrowed("ken.myer@contoso.com"),
-        },
-        from: Address {
-            name: Cow::Borrowed("Tony Smith"),
-            email: Cow::Borrowed("tony.smith@contoso.com"),
-        },
-    };
+    let r = offline_im::encode::benchmark_request();
     let mut ours = Vec::with_capacity(4096);
     encode_create_item(&r, &mut ours);
     let mut theirs = String::with_capacity(4096);

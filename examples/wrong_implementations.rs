@@ -93,13 +93,13 @@ impl Implementation for Wrong {
     fn send(&mut self, from: &str, to: &str, body: &str) -> Answer {
         if self.fault == "dnd-ignored" {
             // Routes as if the recipient were Available (OIM-017).
-            if let Some(p) = self.presence_of(to) {
-                if p == "do-not-disturb" || p == "presenting" {
-                    self.inner.set_presence(to, "available")?;
-                    let answer = self.inner.send(from, to, body);
-                    self.inner.set_presence(to, &p)?;
-                    return answer;
-                }
+            if let Some(p) = self.presence_of(to)
+                && (p == "do-not-disturb" || p == "presenting")
+            {
+                self.inner.set_presence(to, "available")?;
+                let answer = self.inner.send(from, to, body);
+                self.inner.set_presence(to, &p)?;
+                return answer;
             }
         }
         self.inner.send(from, to, body)
@@ -121,12 +121,12 @@ impl Implementation for Wrong {
         let answer = self.inner.crash(user)?;
         if self.fault == "crash-drops-spool" {
             // Keeps the History Spooler in memory only (DEC-005).
-            if let Some(world) = self.inner.world_mut() {
-                if let Some(u) = world.deployment.find_user(user) {
-                    world.state.spoolers[u.0 as usize]
-                        .entries
-                        .retain(|e| e.status != offline_im::spooler::SpoolStatus::Waiting);
-                }
+            if let Some(world) = self.inner.world_mut()
+                && let Some(u) = world.deployment.find_user(user)
+            {
+                world.state.spoolers[u.0 as usize]
+                    .entries
+                    .retain(|e| e.status != offline_im::spooler::SpoolStatus::Waiting);
             }
         }
         Ok(answer)
@@ -156,12 +156,12 @@ impl Implementation for Wrong {
             if let Some(i) = words
                 .iter()
                 .position(|w| w.eq_ignore_ascii_case("-PolicyName"))
+                && is_grant
+                && i + 1 < words.len()
             {
-                if is_grant && i + 1 < words.len() {
-                    let mut undo = words.clone();
-                    undo[i + 1] = "$Null";
-                    self.inner.admin(org, &undo.join(" "))?;
-                }
+                let mut undo = words.clone();
+                undo[i + 1] = "$Null";
+                self.inner.admin(org, &undo.join(" "))?;
             }
         }
         Ok(answer)

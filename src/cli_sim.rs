@@ -171,15 +171,14 @@ pub fn simulate(args: SimArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let r = sim::run(&c, config_file.as_deref(), &mut obs);
     let seconds = started.elapsed().as_secs_f64();
     obs.bar.finish_and_clear();
-    if let Some(mut w) = obs.trace.take() {
-        if let Err(e) = w
+    if let Some(mut w) = obs.trace.take()
+        && let Err(e) = w
             .flush()
             .map_err(Some)
             .and(obs.trace_error.map_or(Ok(()), |e| Err(Some(e))))
-        {
-            let _ = writeln!(err, "error: writing the trace failed: {e:?}");
-            return EXIT_BAD_INPUT;
-        }
+    {
+        let _ = writeln!(err, "error: writing the trace failed: {e:?}");
+        return EXIT_BAD_INPUT;
     }
     let text = if args.json {
         serde_json::to_string_pretty(&serde_json::json!({

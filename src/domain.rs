@@ -267,7 +267,7 @@ pub enum MessageClass {
 
 impl MessageClass {
     /// The exact `ItemClass` string.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             MessageClass::MissedConversation => "IM.Note.MissedConversation",
             MessageClass::Note => "IPM.Note",
