@@ -517,7 +517,7 @@ fn escape_field_portable(text: &str, w: &mut Wild<'_>) {
 fn escape_field_sse2(text: &str, w: &mut Wild<'_>) {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set_epi64x, _mm_set1_epi8, _mm_storeu_si128,
+        _mm_set1_epi8, _mm_storeu_si128,
     };
     // The flagged lanes of a block, as a bit mask.
     #[inline(always)]
@@ -550,9 +550,7 @@ fn escape_field_sse2(text: &str, w: &mut Wild<'_>) {
             // SAFETY: 16 bytes from `i` are inside `s`.
             unsafe { _mm_loadu_si128(s.as_ptr().add(i).cast::<__m128i>()) }
         } else {
-            let tail = gather_tail(&s[i..]);
-            // SAFETY: SSE2 baseline; no memory access.
-            unsafe { _mm_set_epi64x((tail >> 64) as i64, tail as i64) }
+            lanes(gather_tail(&s[i..]))
         };
         // SAFETY: the caller's `assert_room` covered the field's worst case
         // plus `WILD_BYTES`, and the kept length trails this store.
@@ -585,9 +583,9 @@ fn escape_field_sse2(text: &str, w: &mut Wild<'_>) {
 #[inline(always)]
 unsafe fn escape_field_avx512(text: &str, w: &mut Wild<'_>) {
     use std::arch::x86_64::{
-        __m128i, __m256i, _mm_loadu_si128, _mm_set_epi64x, _mm256_cmpeq_epi8_mask,
-        _mm256_cmple_epu8_mask, _mm256_loadu_si256, _mm256_mask_loadu_epi8,
-        _mm256_mask_storeu_epi8, _mm256_set_m128i, _mm256_set1_epi8, _mm256_storeu_si256,
+        __m128i, __m256i, _mm_loadu_si128, _mm256_cmpeq_epi8_mask, _mm256_cmple_epu8_mask,
+        _mm256_loadu_si256, _mm256_mask_loadu_epi8, _mm256_mask_storeu_epi8, _mm256_set_m128i,
+        _mm256_set1_epi8, _mm256_storeu_si256,
     };
     let s = text.as_bytes();
     let n = s.len();
@@ -622,14 +620,9 @@ unsafe fn escape_field_avx512(text: &str, w: &mut Wild<'_>) {
                     };
                     (_mm_loadu_si128(at.cast::<__m128i>()), high)
                 } else {
-                    let tail = gather_tail(&s[i..]);
-                    (
-                        _mm_set_epi64x((tail >> 64) as i64, tail as i64),
-                        SPACES_WORD,
-                    )
+                    (lanes(gather_tail(&s[i..])), SPACES_WORD)
                 };
-                let high = _mm_set_epi64x((high >> 64) as i64, high as i64);
-                _mm256_set_m128i(high, low)
+                _mm256_set_m128i(lanes(high), low)
             }
         };
         // SAFETY: the caller's `assert_room` covered the field's worst case
@@ -689,6 +682,14 @@ unsafe fn escape_field_avx512(text: &str, w: &mut Wild<'_>) {
 /// cannot reach an unmapped one.
 #[cfg(target_arch = "x86_64")]
 const PAGE_BYTES: usize = 4096;
+
+/// A 16-byte word as a vector, byte `k` in lane `k`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn lanes(word: u128) -> std::arch::x86_64::__m128i {
+    // SAFETY: SSE2 is part of the x86_64 baseline; no memory access.
+    unsafe { std::arch::x86_64::_mm_set_epi64x((word >> 64) as i64, word as i64) }
+}
 
 /// Sixteen spaces, as `gather_tail` pads.
 const SPACES_WORD: u128 = u128::from_le_bytes([b' '; 16]);

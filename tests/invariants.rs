@@ -141,12 +141,18 @@ fn inv_007_notification_catches_a_double_and_a_missing_notification() {
     assert_caught("INV-007", &w);
 }
 
-#[test]
-fn inv_008_ordering_catches_an_overtaking_message() {
+/// Tony's two offline messages, both delivered into Ken's mailbox.
+fn two_to_ken() -> World {
     let (_, mut w) = world(BASE);
     send(&mut w, TONY, KEN, "1");
     send(&mut w, TONY, KEN, "2");
     w.settle_until(400_000).unwrap();
+    w
+}
+
+#[test]
+fn inv_008_ordering_catches_an_overtaking_message() {
+    let mut w = two_to_ken();
     assert!(check("INV-008", &w).is_ok());
     w.state.mailboxes[1].items.reverse();
     assert_caught("INV-008", &w);
@@ -229,10 +235,7 @@ fn the_table_lists_every_invariant_once_in_order() {
 /// Two offline messages from Tony, delivered into Ken's mailbox, and Ken
 /// signed in so that both are notified: everything is settled.
 fn settled_pair() -> World {
-    let (_, mut w) = world(BASE);
-    send(&mut w, TONY, KEN, "1");
-    send(&mut w, TONY, KEN, "2");
-    w.settle_until(400_000).unwrap();
+    let mut w = two_to_ken();
     apply(
         &mut w,
         Event::SignIn {
