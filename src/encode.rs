@@ -13,9 +13,10 @@
 //!   pieces of constant length;
 //! - `escape_text`: XML 1.0 text escaping (DEC-032), with one table of the
 //!   rule (`escape_of`) and three `Engine`s that find clean runs: portable,
-//!   SSE2 (16 bytes a step) and AVX-512 BW/VL on 256-bit vectors (32 bytes a
-//!   step, escapes written in place with masked stores), chosen once at run
-//!   time. Every engine writes the same bytes (tested);
+//!   SSE2 (16 bytes a step) and AVX-512 (BW, VL and VBMI, with BMI2) on
+//!   256-bit vectors (32 bytes a step, each block classified by one table
+//!   permute and one compare, escapes written in place with masked stores),
+//!   chosen once at run time. Every engine writes the same bytes (tested);
 //! - `decode`: quick-xml reading back, for the round-trip property.
 //!
 //! Invariants it keeps:
@@ -178,6 +179,25 @@ pub fn benchmark_request() -> CreateItem<'static> {
     }
 }
 
+/// Where the benchmarks put each request in their output buffer, in turn
+/// (`benches/encode.rs`, `examples/encode_vs_memcpy.rs`): 16 offsets that
+/// step 264 bytes through a 4 KiB page, so that they cover every position
+/// in a page and every 8-byte alignment within a cache line. On this
+/// project's machine one placement can be up to 50 % slower than another,
+/// for the encoder (a load from the request's text waits on an earlier
+/// store to the same address modulo 4 KiB) and for a memory copy (the
+/// alignment of its destination), so a figure from one placement alone is
+/// luck. The encoder and the memory copy are measured over the same ones.
+pub const BENCHMARK_PLACEMENTS: [usize; 16] = {
+    let mut at = [0; 16];
+    let mut k = 0;
+    while k < 16 {
+        at[k] = k * 264;
+        k += 1;
+    }
+    at
+};
+
 /// The SMTP address of a user: the SIP URI without its scheme (DEC-030).
 fn email_of(sip: &str) -> &str {
     sip.strip_prefix("sip:").unwrap_or(sip)
@@ -238,7 +258,7 @@ pub fn xml_legal(c: char) -> bool {
 /// the lead byte 0xEF of U+FFFE and U+FFFF. Tabs and newlines are flagged
 /// too and then copied as they are.
 #[inline]
-fn flagged(b: u8) -> bool {
+const fn flagged(b: u8) -> bool {
     matches!(b, b'&' | b'<' | b'>' | 0xEF | 0..=0x1F)
 }
 
@@ -258,7 +278,7 @@ pub fn escape_text_on(engine: Engine, text: &str, out: &mut Vec<u8>) {
     let mut w = Wild::new(out, room);
     w.assert_room(room);
     match engine.usable() {
-        // SAFETY: `usable` returned it, so the processor has AVX-512 BW/VL.
+        // SAFETY: `usable` returned it, so the processor has its features.
         #[cfg(target_arch = "x86_64")]
         Engine::Avx512 => unsafe { escape_text_avx512(text, &mut w) },
         e => e.escape(text, &mut w),
@@ -269,9 +289,9 @@ pub fn escape_text_on(engine: Engine, text: &str, out: &mut Vec<u8>) {
 /// `escape_field_avx512` compiled with its features.
 ///
 /// # Safety
-/// The processor must have AVX-512 BW and VL.
+/// The processor must have `Engine::Avx512`'s features (`available`).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512bw,avx512vl")]
+#[target_feature(enable = "avx512bw,avx512vl,avx512vbmi,bmi2")]
 unsafe fn escape_text_avx512(text: &str, w: &mut Wild<'_>) {
     // SAFETY: this function's own contract.
     unsafe { escape_field_avx512(text, w) }
@@ -286,8 +306,9 @@ pub enum Engine {
     Portable,
     /// 16 bytes at a time with SSE2, part of every x86_64 processor.
     Sse2,
-    /// 32 bytes at a time with AVX-512 (BW and VL) compare masks and
-    /// masked loads, when the processor has them.
+    /// 32 bytes at a time with AVX-512 BW, VL and VBMI (a 64-entry table
+    /// permute classifies a block), BMI2 and masked loads and stores, when
+    /// the processor has them all.
     Avx512,
 }
 
@@ -304,6 +325,8 @@ impl Engine {
             Engine::Avx512 => {
                 std::arch::is_x86_feature_detected!("avx512bw")
                     && std::arch::is_x86_feature_detected!("avx512vl")
+                    && std::arch::is_x86_feature_detected!("avx512vbmi")
+                    && std::arch::is_x86_feature_detected!("bmi2")
             }
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
@@ -346,7 +369,7 @@ impl Engine {
             #[cfg(target_arch = "x86_64")]
             Engine::Sse2 => escape_field_sse2(text, w),
             // SAFETY: `usable` returned this engine only if the processor
-            // has AVX-512 BW and VL; callers run it inside a function
+            // has its features; callers run it inside a function
             // compiled with those features.
             #[cfg(target_arch = "x86_64")]
             Engine::Avx512 => unsafe { escape_field_avx512(text, w) },
@@ -407,13 +430,6 @@ impl<'a> Wild<'a> {
         unsafe { self.base.add(self.len) }
     }
 
-    /// Copies a fixed piece. Its length is a constant, so the copy
-    /// compiles to a few moves rather than a call.
-    #[inline(always)]
-    fn put<const N: usize>(&mut self, bytes: &[u8; N]) {
-        self.put_slice(bytes);
-    }
-
     #[inline(always)]
     fn put_slice(&mut self, bytes: &[u8]) {
         debug_assert!(bytes.len() + WILD_BYTES <= self.capacity - self.len);
@@ -458,25 +474,55 @@ impl<'a> Wild<'a> {
     }
 }
 
+/// The escaped form of a flagged byte below 0x20 or of markup (DEC-032):
+/// its bytes, little-endian in a word, and how many there are. The rule
+/// itself, evaluated at compile time into `ESCAPES_LOW`.
+const fn escape_low(b: u8) -> (u64, usize) {
+    const fn word(b: &[u8; 5]) -> u64 {
+        u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], 0, 0, 0])
+    }
+    match b {
+        b'&' => (word(b"&amp;"), 5),
+        b'<' => (word(b"&lt;\0"), 4),
+        b'>' => (word(b"&gt;\0"), 4),
+        b'\r' => (word(b"&#xD;"), 5),
+        b'\t' | b'\n' => (b as u64, 1),
+        0..=0x1F => (FFFD_WORD, 3),
+        // Not flagged: itself.
+        _ => (b as u64, 1),
+    }
+}
+
+/// U+FFFD in UTF-8, little-endian in a word.
+const FFFD_WORD: u64 = 0x00BD_BFEF;
+
+/// `escape_low` for every byte below 0x40, so that an escape is one load
+/// rather than a branch on the byte.
+static ESCAPES_LOW: [(u64, usize); 0x40] = {
+    let mut t = [(0, 0); 0x40];
+    let mut b = 0;
+    while b < 0x40 {
+        t[b] = escape_low(b as u8);
+        b += 1;
+    }
+    t
+};
+
 /// The escaped form of the flagged byte at `s[i]` (DEC-032): its bytes,
 /// little-endian in a word, how many there are, and how many input bytes
 /// it stands for. The one table of the rule; every engine uses it.
 #[inline(always)]
 fn escape_of(s: &[u8], i: usize) -> (u64, usize, usize) {
-    const FFFD: u64 = 0x00BD_BFEF;
-    let word = |b: &[u8; 5]| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], 0, 0, 0]);
     match s[i] {
-        b'&' => (word(b"&amp;"), 5, 1),
-        b'<' => (word(b"&lt;\0"), 4, 1),
-        b'>' => (word(b"&gt;\0"), 4, 1),
-        b'\r' => (word(b"&#xD;"), 5, 1),
-        b @ (b'\t' | b'\n') => (u64::from(b), 1, 1),
-        0..=0x1F => (FFFD, 3, 1),
+        b @ 0..0x40 => {
+            let (bytes, len) = ESCAPES_LOW[usize::from(b)];
+            (bytes, len, 1)
+        }
         // U+FFFE and U+FFFF are EF BF BE and EF BF BF in UTF-8; any other
         // character starting with 0xEF is copied whole, its continuation
         // bytes by the scan.
         b => match s.get(i + 1..i + 3) {
-            Some([0xBF, 0xBE | 0xBF]) => (FFFD, 3, 3),
+            Some([0xBF, 0xBE | 0xBF]) => (FFFD_WORD, 3, 3),
             _ => (u64::from(b), 1, 1),
         },
     }
@@ -568,113 +614,242 @@ fn escape_field_sse2(text: &str, w: &mut Wild<'_>) {
     }
 }
 
-/// Appends one text field, escaped, 32 bytes at a time with AVX-512 BW and
-/// VL on 256-bit vectors (512-bit ones measured slower here):
-/// compares straight into bit masks, and a masked load for the last
-/// partial block, which reads nothing past the end of `text`.
+/// For each value of a byte's low six bits, the one flagged byte with
+/// those bits (`flagged`), or a byte without them when there is none. A
+/// byte is flagged exactly when it equals its own entry: every flagged
+/// byte (below 0x20, `&`, `<`, `>`, 0xEF) is alone among the four bytes
+/// that share its low six bits, which the build checks.
+#[cfg(target_arch = "x86_64")]
+static FLAGGED_BY_LOW6: [u8; 64] = {
+    let mut t = [0u8; 64];
+    let mut e = 0;
+    while e < 64 {
+        // Matched by no byte whose low six bits are `e`.
+        let none = (e as u8) ^ 1;
+        t[e] = none;
+        let mut high = 0;
+        while high < 4 {
+            let b = (high << 6 | e) as u8;
+            if flagged(b) {
+                assert!(t[e] == none, "two flagged bytes share an entry");
+                t[e] = b;
+            }
+            high += 1;
+        }
+        e += 1;
+    }
+    t
+};
+
+/// The flagged lanes of a 32-byte block (`flagged`, for 32 bytes at once),
+/// as a bit mask: one permute looks up each byte's entry in
+/// `FLAGGED_BY_LOW6` (two 32-byte halves, indexed by the low six bits) and
+/// one compare finds the bytes equal to theirs.
+///
+/// # Safety
+/// The processor must have `Engine::Avx512`'s features (`available`); the
+/// caller is compiled with them.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn flagged32(block: std::arch::x86_64::__m256i) -> u32 {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8_mask, _mm256_loadu_si256, _mm256_permutex2var_epi8,
+    };
+    // SAFETY: the caller's features; the loads read the two halves of a
+    // static 64-byte table.
+    unsafe {
+        let low = _mm256_loadu_si256(FLAGGED_BY_LOW6.as_ptr().cast::<__m256i>());
+        let high = _mm256_loadu_si256(FLAGGED_BY_LOW6.as_ptr().add(32).cast::<__m256i>());
+        _mm256_cmpeq_epi8_mask(_mm256_permutex2var_epi8(low, block, high), block)
+    }
+}
+
+/// The fewer than 32 bytes of `s` from `i` as a block, the other lanes
+/// spaces (never flagged), read without touching memory past `s`: a masked
+/// load, or, when the block's span reaches into the next page, where a
+/// masked load would cost a microcode assist, a 16-byte load and
+/// `gather_tail`'s overlapping words.
+///
+/// # Safety
+/// As `flagged32`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn load_partial32(s: &[u8], i: usize) -> std::arch::x86_64::__m256i {
+    use std::arch::x86_64::{
+        __m128i, _mm_loadu_si128, _mm256_mask_loadu_epi8, _mm256_set_m128i, _mm256_set1_epi8,
+    };
+    let avail = s.len() - i;
+    debug_assert!((1..32).contains(&avail));
+    // SAFETY: the caller's features. The masked load accesses only the
+    // `avail` lanes inside `s`; the 16-byte load is taken only when 16
+    // bytes from `i` are inside `s`.
+    unsafe {
+        let at = s.as_ptr().add(i);
+        if (at as usize) % PAGE_BYTES <= PAGE_BYTES - 32 {
+            let lanes = std::arch::x86_64::_bzhi_u32(u32::MAX, avail as u32);
+            return _mm256_mask_loadu_epi8(_mm256_set1_epi8(b' ' as i8), lanes, at.cast());
+        }
+        let (low, high) = if avail >= 16 {
+            let high = if avail > 16 {
+                gather_tail(&s[i + 16..])
+            } else {
+                SPACES_WORD
+            };
+            (_mm_loadu_si128(at.cast::<__m128i>()), high)
+        } else {
+            (lanes(gather_tail(&s[i..])), SPACES_WORD)
+        };
+        _mm256_set_m128i(lanes(high), low)
+    }
+}
+
+/// Escapes the flagged lanes of a block already stored at `w.dst()`, keeps
+/// what the block now stands for, and returns the input bytes it consumed.
+/// Each flagged lane in turn: its escape goes where the lane was stored
+/// (moved by the bytes earlier escapes added), and the lanes after it are
+/// stored again, moved past the escape, by a masked store.
+///
+/// # Safety
+/// As `flagged32`; `block` holds `avail` (1 to 32) bytes of `s` from `i`,
+/// `flagged` is its non-empty mask, and the caller's `assert_room` covered
+/// the field's worst case.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn escape_block32(
+    s: &[u8],
+    i: usize,
+    avail: usize,
+    block: std::arch::x86_64::__m256i,
+    mut flagged: u32,
+    w: &mut Wild<'_>,
+) -> usize {
+    use std::arch::x86_64::_mm256_mask_storeu_epi8;
+    let dst = w.dst();
+    // The output bytes this block added so far.
+    let mut grown = 0usize;
+    let mut consumed = avail;
+    // At most one pass per lane.
+    while flagged != 0 {
+        let k = flagged.trailing_zeros() as usize;
+        let (bytes, len, taken) = escape_of(s, i + k);
+        // SAFETY: inside the field's room plus the slack.
+        unsafe {
+            dst.add(k + grown)
+                .cast::<u64>()
+                .write_unaligned(bytes.to_le())
+        };
+        grown = grown + len - taken;
+        let after = k + taken;
+        if after >= avail {
+            // The escape ends the block, or (U+FFFE or U+FFFF split by the
+            // block's end) takes input past it.
+            consumed = after;
+            break;
+        }
+        // Lanes `after..avail`; `after < avail <= 32`.
+        let rest = (u32::MAX >> (32 - avail)) & !((1u32 << after) - 1);
+        // SAFETY: lane `j` goes to `dst + grown + j`, below the bytes this
+        // block keeps, inside the room; the caller's features.
+        unsafe { _mm256_mask_storeu_epi8(dst.add(grown).cast::<i8>(), rest, block) };
+        flagged &= !((1u32 << after) - 1);
+    }
+    w.keep(consumed + grown);
+    consumed
+}
+
+/// Appends one text field, escaped, with AVX-512 on 256-bit vectors
+/// (512-bit ones measured no faster here): two full blocks a pass
+/// with one test for both, then single blocks, then the partial tail. Each
+/// block is stored whole and its clean prefix kept; `escape_block32`
+/// handles a block with flagged lanes.
 ///
 /// It is not itself a `target_feature` function, so that it can be inlined
 /// always; its callers are (`encode_avx512`, `escape_text_avx512`), which
 /// is what lets the intrinsics compile to single instructions.
 ///
 /// # Safety
-/// The processor must have AVX-512 BW and VL (`Engine::Avx512.available()`).
+/// The processor must have `Engine::Avx512`'s features (`available`).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn escape_field_avx512(text: &str, w: &mut Wild<'_>) {
-    use std::arch::x86_64::{
-        __m128i, __m256i, _mm_loadu_si128, _mm256_cmpeq_epi8_mask, _mm256_cmple_epu8_mask,
-        _mm256_loadu_si256, _mm256_mask_loadu_epi8, _mm256_mask_storeu_epi8, _mm256_set_m128i,
-        _mm256_set1_epi8, _mm256_storeu_si256,
-    };
+    use std::arch::x86_64::{__m256i, _mm256_loadu_si256, _mm256_storeu_si256};
     let s = text.as_bytes();
     let n = s.len();
-    // SAFETY (every block below): the caller guarantees AVX-512 BW and VL
-    // (and so AVX); the memory each one touches is justified where it is.
-    let splat = |b: u8| unsafe { _mm256_set1_epi8(b as i8) };
-    let (spaces, control_max) = (splat(b' '), splat(0x1F));
-    let (amp, lt, gt, ef) = (splat(b'&'), splat(b'<'), splat(b'>'), splat(0xEF));
+    // SAFETY (each block below): the caller's features; loads of full
+    // blocks lie inside `s`, and stores go to `w.dst()` and the 32 bytes
+    // after it, which the caller's `assert_room` and the slack cover.
+    let load = |at: usize| unsafe { _mm256_loadu_si256(s.as_ptr().add(at).cast::<__m256i>()) };
     let mut i = 0;
-    // Each pass consumes at least one input byte, so the loop ends. The
-    // next block's address does not wait for the escapes of this one.
-    while i < n {
-        let avail = (n - i).min(32);
-        // SAFETY: a full block lies inside `s`. A partial one loads only
-        // the `avail` lanes inside `s` (the others are spaces, never
-        // flagged; masked-off lanes are not accessed), or, when the
-        // block's span reaches into the next page, where a masked load
-        // would cost a microcode assist, is built from reads inside `s`
-        // (a 16-byte load and `gather_tail`'s overlapping words).
-        let block = unsafe {
-            let at = s.as_ptr().add(i);
-            if avail == 32 {
-                _mm256_loadu_si256(at.cast::<__m256i>())
-            } else if (at as usize) % PAGE_BYTES <= PAGE_BYTES - 32 {
-                _mm256_mask_loadu_epi8(spaces, (1u32 << avail) - 1, at.cast::<i8>())
-            } else {
-                let (low, high) = if avail >= 16 {
-                    let high = if avail > 16 {
-                        gather_tail(&s[i + 16..])
-                    } else {
-                        SPACES_WORD
-                    };
-                    (_mm_loadu_si128(at.cast::<__m128i>()), high)
-                } else {
-                    (lanes(gather_tail(&s[i..])), SPACES_WORD)
-                };
-                _mm256_set_m128i(lanes(high), low)
-            }
-        };
-        // SAFETY: the caller's `assert_room` covered the field's worst case
-        // plus `WILD_BYTES`, and the kept length trails this store.
-        unsafe { _mm256_storeu_si256(w.dst().cast::<__m256i>(), block) };
-        // SAFETY: register-only compares.
-        let mut flagged = unsafe {
-            _mm256_cmple_epu8_mask(block, control_max)
-                | _mm256_cmpeq_epi8_mask(block, amp)
-                | _mm256_cmpeq_epi8_mask(block, lt)
-                | _mm256_cmpeq_epi8_mask(block, gt)
-                | _mm256_cmpeq_epi8_mask(block, ef)
-        };
-        if flagged == 0 {
-            w.keep(avail);
-            i += avail;
-            continue;
-        }
-        // Each flagged lane in turn: its escape goes where the lane was
-        // stored (moved by the bytes earlier escapes added), and the lanes
-        // after it are stored again, moved past the escape, by a masked
-        // store. `grown` is the output bytes this block added so far.
+    // Whether the 32 input bytes before `i` were one clean block, and so
+    // lie, as they are, in the 32 output bytes before `w.dst()`. (An
+    // escape's continuation bytes, those of U+FFFE and U+FFFF, are never
+    // the start of a block: the escape consumes them.)
+    let mut clean_before = false;
+    // Each pass of each loop consumes at least one input byte, so each
+    // loop ends.
+    while n - i >= 64 {
+        let (a, b) = (load(i), load(i + 32));
         let dst = w.dst();
-        let mut grown = 0usize;
-        let mut consumed = avail;
-        // At most one pass per lane.
-        while flagged != 0 {
-            let k = flagged.trailing_zeros() as usize;
-            let (bytes, len, taken) = escape_of(s, i + k);
-            // SAFETY: inside the field's room plus the slack (see above).
-            unsafe {
-                dst.add(k + grown)
-                    .cast::<u64>()
-                    .write_unaligned(bytes.to_le())
-            };
-            grown = grown + len - taken;
-            let after = k + taken;
-            if after >= avail {
-                // The escape ends the block, or (U+FFFE or U+FFFF split by
-                // the block's end) takes input past it.
-                consumed = after;
-                break;
-            }
-            // Lanes `after..avail`; `after < avail <= 32`.
-            let rest = (u32::MAX >> (32 - avail)) & !((1u32 << after) - 1);
-            // SAFETY: lane `j` goes to `dst + grown + j`, below the bytes
-            // this block keeps, inside the room.
-            unsafe { _mm256_mask_storeu_epi8(dst.add(grown).cast::<i8>(), rest, block) };
-            flagged &= !((1u32 << after) - 1);
+        unsafe {
+            _mm256_storeu_si256(dst.cast::<__m256i>(), a);
+            _mm256_storeu_si256(dst.add(32).cast::<__m256i>(), b);
         }
-        w.keep(consumed + grown);
-        i += consumed;
+        let (fa, fb) = unsafe { (flagged32(a), flagged32(b)) };
+        clean_before = fa | fb == 0;
+        if clean_before {
+            w.keep(64);
+            i += 64;
+        } else if fa != 0 {
+            // The second block is loaded and stored again by the next pass.
+            i += unsafe { escape_block32(s, i, 32, a, fa, w) };
+        } else {
+            w.keep(32);
+            i += 32;
+            i += unsafe { escape_block32(s, i, 32, b, fb, w) };
+        }
+    }
+    while n - i >= 32 {
+        let a = load(i);
+        unsafe { _mm256_storeu_si256(w.dst().cast::<__m256i>(), a) };
+        let fa = unsafe { flagged32(a) };
+        clean_before = fa == 0;
+        if clean_before {
+            w.keep(32);
+            i += 32;
+        } else {
+            i += unsafe { escape_block32(s, i, 32, a, fa, w) };
+        }
+    }
+    if i == n {
+        return;
+    }
+    // The tail. After a clean block, the text's last 32 bytes are in
+    // bounds and those before `i` among them were written as they are:
+    // when the last 32 are all clean, storing them whole over their own
+    // output changes nothing before `w.dst()` and writes the tail.
+    if clean_before {
+        let last = load(n - 32);
+        if unsafe { flagged32(last) } == 0 {
+            let rest = n - i;
+            // SAFETY: the clean block before `i` put 32 bytes before
+            // `w.dst()`, and `32 - rest < 32`; the store ends `rest` bytes
+            // after `w.dst()`, inside the room.
+            unsafe { _mm256_storeu_si256(w.dst().sub(32 - rest).cast::<__m256i>(), last) };
+            w.keep(rest);
+            return;
+        }
+    }
+    while i < n {
+        let avail = n - i;
+        let a = unsafe { load_partial32(s, i) };
+        unsafe { _mm256_storeu_si256(w.dst().cast::<__m256i>(), a) };
+        match unsafe { flagged32(a) } {
+            0 => {
+                w.keep(avail);
+                i += avail;
+            }
+            fa => i += unsafe { escape_block32(s, i, avail, a, fa, w) },
+        }
     }
 }
 
@@ -735,18 +910,28 @@ pub fn sanitized(text: &str) -> Cow<'_, str> {
 /// The room for a request's opening, up to and including `<t:Subject>`.
 const OPENING_BYTES_MAX: usize = 384;
 
-/// The fixed opening of a request for one disposition, saved folder and
-/// class: everything before the subject, built at compile time, so that a
-/// request starts with one copy.
+/// Fixed bytes padded to `N`, so that they are copied by one copy of
+/// constant length and their length kept (`Wild::put_padded`); the room a
+/// request reserves counts the padding.
 #[derive(Clone, Copy)]
-struct Opening {
-    bytes: [u8; OPENING_BYTES_MAX],
+struct Piece<const N: usize> {
+    bytes: [u8; N],
     len: usize,
 }
 
-impl Opening {
-    /// Appends a piece; a piece past the room fails the build.
-    const fn then(mut self, piece: &[u8]) -> Opening {
+impl<const N: usize> Piece<N> {
+    const EMPTY: Self = Piece {
+        bytes: [0; N],
+        len: 0,
+    };
+
+    /// One piece; a piece longer than `N` fails the build.
+    const fn new(piece: &[u8]) -> Self {
+        Self::EMPTY.then(piece)
+    }
+
+    /// Appends bytes; past `N`, the build fails.
+    const fn then(mut self, piece: &[u8]) -> Self {
         let mut i = 0;
         while i < piece.len() {
             self.bytes[self.len + i] = piece[i];
@@ -755,24 +940,28 @@ impl Opening {
         self.len += piece.len();
         self
     }
+}
 
+/// The fixed opening of a request for one disposition, saved folder and
+/// class: everything before the subject, built at compile time, so that a
+/// request starts with one copy.
+type Opening = Piece<OPENING_BYTES_MAX>;
+
+impl Opening {
     const fn of(d: Disposition, f: Option<TargetFolder>, c: MessageClass) -> Opening {
-        let mut o = Opening {
-            bytes: [0; OPENING_BYTES_MAX],
-            len: 0,
-        }
-        .then(
-            concat!(
-                "<m:CreateItem xmlns:m=\"",
-                ns_messages!(),
-                "\" xmlns:t=\"",
-                ns_types!(),
-                "\" MessageDisposition=\""
+        let mut o = Opening::EMPTY
+            .then(
+                concat!(
+                    "<m:CreateItem xmlns:m=\"",
+                    ns_messages!(),
+                    "\" xmlns:t=\"",
+                    ns_types!(),
+                    "\" MessageDisposition=\""
+                )
+                .as_bytes(),
             )
-            .as_bytes(),
-        )
-        .then(d.as_str().as_bytes())
-        .then(b"\">");
+            .then(d.as_str().as_bytes())
+            .then(b"\">");
         if let Some(f) = f {
             o = o
                 .then(b"<m:SavedItemFolderId><t:DistinguishedFolderId Id=\"")
@@ -794,10 +983,7 @@ const CLASSES: [MessageClass; 2] = [MessageClass::MissedConversation, MessageCla
 
 /// Every opening, indexed by `opening_index`.
 static OPENINGS: [Opening; 18] = {
-    let mut out = [Opening {
-        bytes: [0; OPENING_BYTES_MAX],
-        len: 0,
-    }; 18];
+    let mut out = [Opening::EMPTY; 18];
     let mut i = 0;
     while i < out.len() {
         out[i] = Opening::of(
@@ -829,19 +1015,19 @@ fn opening_index(r: &CreateItem<'_>) -> usize {
 }
 
 /// The fixed pieces between the text fields, in order.
-const AFTER_SUBJECT: &[u8; 36] = b"</t:Subject><t:Body BodyType=\"Text\">";
-const AFTER_BODY: &[u8; 44] = b"</t:Body><t:ToRecipients><t:Mailbox><t:Name>";
-const AFTER_NAME: &[u8; 25] = b"</t:Name><t:EmailAddress>";
-const AFTER_TO: &[u8; 73] =
-    b"</t:EmailAddress></t:Mailbox></t:ToRecipients><t:From><t:Mailbox><t:Name>";
-const CLOSE: &[u8; 75] =
-    b"</t:EmailAddress></t:Mailbox></t:From></t:Message></m:Items></m:CreateItem>";
+const AFTER_SUBJECT: Piece<64> = Piece::new(b"</t:Subject><t:Body BodyType=\"Text\">");
+const AFTER_BODY: Piece<64> = Piece::new(b"</t:Body><t:ToRecipients><t:Mailbox><t:Name>");
+const AFTER_NAME: Piece<32> = Piece::new(b"</t:Name><t:EmailAddress>");
+const AFTER_TO: Piece<96> =
+    Piece::new(b"</t:EmailAddress></t:Mailbox></t:ToRecipients><t:From><t:Mailbox><t:Name>");
+const CLOSE: Piece<96> =
+    Piece::new(b"</t:EmailAddress></t:Mailbox></t:From></t:Message></m:Items></m:CreateItem>");
 
 /// Appends the `m:CreateItem` element, with its namespaces declared on it:
 /// the part of the request that the EWS schema defines.
 pub fn encode_create_item(r: &CreateItem<'_>, out: &mut Vec<u8>) {
     match Engine::best() {
-        // SAFETY: `best` returns it only if the processor has AVX-512 BW/VL.
+        // SAFETY: `best` returns it only if the processor has its features.
         #[cfg(target_arch = "x86_64")]
         Engine::Avx512 => unsafe { encode_avx512(r, out) },
         e => encode_create_item_on(e, r, out),
@@ -852,7 +1038,7 @@ pub fn encode_create_item(r: &CreateItem<'_>, out: &mut Vec<u8>) {
 /// falls back to the portable one.
 pub fn encode_create_item_on(engine: Engine, r: &CreateItem<'_>, out: &mut Vec<u8>) {
     match engine.usable() {
-        // SAFETY: `usable` returned it, so the processor has AVX-512 BW/VL.
+        // SAFETY: `usable` returned it, so the processor has its features.
         #[cfg(target_arch = "x86_64")]
         Engine::Avx512 => unsafe { encode_avx512(r, out) },
         // Each arm passes a constant, so each instance has one engine.
@@ -865,9 +1051,9 @@ pub fn encode_create_item_on(engine: Engine, r: &CreateItem<'_>, out: &mut Vec<u
 /// that its escapes inline.
 ///
 /// # Safety
-/// The processor must have AVX-512 BW and VL.
+/// The processor must have `Engine::Avx512`'s features (`available`).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512bw,avx512vl")]
+#[target_feature(enable = "avx512bw,avx512vl,avx512vbmi,bmi2")]
 unsafe fn encode_avx512(r: &CreateItem<'_>, out: &mut Vec<u8>) {
     encode_with(Engine::Avx512, r, out);
 }
@@ -886,11 +1072,11 @@ fn encode_with(engine: Engine, r: &CreateItem<'_>, out: &mut Vec<u8>) {
     ];
     let text_len: usize = text.iter().map(|t| t.len()).sum();
     let fixed = OPENING_BYTES_MAX
-        + AFTER_SUBJECT.len()
-        + AFTER_BODY.len()
-        + 2 * AFTER_NAME.len()
-        + AFTER_TO.len()
-        + CLOSE.len();
+        + AFTER_SUBJECT.bytes.len()
+        + AFTER_BODY.bytes.len()
+        + 2 * AFTER_NAME.bytes.len()
+        + AFTER_TO.bytes.len()
+        + CLOSE.bytes.len();
     // One check for the whole request: each field escapes to at most
     // `ESCAPE_EXPANSION_MAX` bytes per input byte, so the fields' worst
     // cases add up to this, and the slack covers every wild store.
@@ -900,17 +1086,17 @@ fn encode_with(engine: Engine, r: &CreateItem<'_>, out: &mut Vec<u8>) {
     let opening = &OPENINGS[opening_index(r)];
     w.put_padded(&opening.bytes, opening.len);
     engine.escape(&r.subject, &mut w);
-    w.put(AFTER_SUBJECT);
+    w.put_padded(&AFTER_SUBJECT.bytes, AFTER_SUBJECT.len);
     engine.escape(&r.body, &mut w);
-    w.put(AFTER_BODY);
+    w.put_padded(&AFTER_BODY.bytes, AFTER_BODY.len);
     engine.escape(&r.to.name, &mut w);
-    w.put(AFTER_NAME);
+    w.put_padded(&AFTER_NAME.bytes, AFTER_NAME.len);
     engine.escape(&r.to.email, &mut w);
-    w.put(AFTER_TO);
+    w.put_padded(&AFTER_TO.bytes, AFTER_TO.len);
     engine.escape(&r.from.name, &mut w);
-    w.put(AFTER_NAME);
+    w.put_padded(&AFTER_NAME.bytes, AFTER_NAME.len);
     engine.escape(&r.from.email, &mut w);
-    w.put(CLOSE);
+    w.put_padded(&CLOSE.bytes, CLOSE.len);
     w.finish();
 }
 

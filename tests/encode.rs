@@ -322,14 +322,32 @@ fn long_text() -> impl Strategy<Value = String> {
 }
 
 /// The engines this processor has, the portable one first; says so
-/// loudly when one cannot be compared here.
+/// loudly, once, when one cannot be compared here.
 fn engines() -> Vec<Engine> {
     let (have, lack): (Vec<Engine>, Vec<Engine>) =
         Engine::ALL.into_iter().partition(|e| e.available());
+    static NOTED: std::sync::Once = std::sync::Once::new();
     if !lack.is_empty() {
-        eprintln!("NOTE: this processor lacks {lack:?}; those engines were not compared");
+        NOTED.call_once(|| {
+            eprintln!("NOTE: this processor lacks {lack:?}; those engines were not compared");
+        });
     }
     have
+}
+
+/// Escapes `text` on every engine this processor has, asserts each wrote
+/// what the portable one wrote (naming the case with `what`), and returns
+/// how many engines it compared.
+fn assert_engines_escape_alike(text: &str, what: impl Fn() -> String) -> usize {
+    let mut want = Vec::new();
+    escape_text_on(Engine::Portable, text, &mut want);
+    let engines = engines();
+    for engine in &engines {
+        let mut got = Vec::new();
+        escape_text_on(*engine, text, &mut got);
+        assert_eq!(got, want, "{engine:?}, {}", what());
+    }
+    engines.len()
 }
 
 proptest! {
@@ -382,17 +400,79 @@ fn partial_blocks_next_to_a_page_boundary_escape_alike() {
             let start = page_end - gap - base;
             let text = &big[start..start + len];
             crossing += usize::from(gap < 32 && len > gap);
-            let mut want = Vec::new();
-            escape_text_on(Engine::Portable, text, &mut want);
-            for engine in engines() {
-                let mut got = Vec::new();
-                escape_text_on(engine, text, &mut got);
-                assert_eq!(
-                    got, want,
-                    "{engine:?}, {len} bytes, {gap} before a page end"
-                );
-            }
+            assert_engines_escape_alike(text, || format!("{len} bytes, {gap} before a page end"));
         }
     }
     assert!(crossing > 1000, "only {crossing} placements cross a page");
+}
+
+/// Each character that an engine treats specially, alone or in a pair, at
+/// every offset of clean text of every length up to four blocks and a
+/// tail: block ends, the two-block pass, the overlapping tail store (which
+/// must not rewrite what an escape just before it wrote, such as U+FFFE's
+/// continuation bytes), and partial blocks.
+#[test]
+fn special_characters_at_every_offset_escape_alike() {
+    let specials = [
+        "<",
+        "&",
+        ">",
+        "\r",
+        "\t",
+        "\u{0}",
+        "\u{1F}",
+        "\u{FFFE}",
+        "\u{FFFF}",
+        "\u{FEFF}",
+        "\u{EFFF}",
+        "é",
+        "😀",
+        "\u{FFFE}<",
+    ];
+    let mut compared = 0;
+    for len in 0..=140 {
+        for at in 0..=len {
+            for special in specials {
+                let text = format!("{}{special}{}", "a".repeat(at), "z".repeat(len - at));
+                compared +=
+                    assert_engines_escape_alike(&text, || format!("{special:?} at {at} of {len}"));
+            }
+        }
+    }
+    assert!(
+        compared >= 10_000 * specials.len(),
+        "compared only {compared}"
+    );
+}
+
+/// Every byte that UTF-8 text can hold, inside a character after a clean
+/// block, escapes as the portable engine escapes it: the vector
+/// classifications (SSE2 compares, the AVX-512 table) flag exactly the
+/// bytes the rule flags.
+#[test]
+fn every_byte_value_is_classified_alike() {
+    // All of U+0000..U+07FF (every ASCII, two-byte lead and continuation
+    // byte), a character for each three-byte lead (U+D100 for 0xED, below
+    // the surrogates), each four-byte lead, and the 0xEF characters
+    // the rule singles out.
+    let chars = (0..0x800u32)
+        .chain((0..16).map(|k| k << 12 | if k == 0xD { 0x100 } else { 0x800 }))
+        .chain([
+            0x10000, 0x40000, 0x80000, 0xC0000, 0x100000, 0xFFFE, 0xFFFF, 0xFEFF,
+        ])
+        .filter_map(char::from_u32);
+    let mut covered = [false; 256];
+    let mut compared = 0;
+    for ch in chars {
+        let text = format!("{}{ch}{}", "a".repeat(40), "b".repeat(3));
+        for b in ch.to_string().bytes() {
+            covered[usize::from(b)] = true;
+        }
+        compared += assert_engines_escape_alike(&text, || format!("{ch:?}"));
+    }
+    let uncovered: Vec<usize> = (0..256)
+        .filter(|&b| !covered[b] && !matches!(b, 0xC0 | 0xC1 | 0xF5..))
+        .collect();
+    assert!(uncovered.is_empty(), "bytes never tested: {uncovered:x?}");
+    assert!(compared >= 0x800, "compared only {compared}");
 }
