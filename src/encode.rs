@@ -184,10 +184,11 @@ pub fn benchmark_request() -> CreateItem<'static> {
 /// step 264 bytes through a 4 KiB page, so that they cover every position
 /// in a page and every 8-byte alignment within a cache line. On this
 /// project's machine one placement can be up to 50 % slower than another,
-/// for the encoder (a load from the request's text waits on an earlier
-/// store to the same address modulo 4 KiB) and for a memory copy (the
-/// alignment of its destination), so a figure from one placement alone is
-/// luck. The encoder and the memory copy are measured over the same ones.
+/// for the encoder (most likely a load from the request's text waiting on
+/// an earlier store whose address matches it modulo 4 KiB) and for a
+/// memory copy (the alignment of its destination), so a figure from one
+/// placement alone is luck. The encoder and the memory copy are measured
+/// over the same ones.
 pub const BENCHMARK_PLACEMENTS: [usize; 16] = {
     let mut at = [0; 16];
     let mut k = 0;
