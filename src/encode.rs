@@ -795,31 +795,22 @@ unsafe fn escape_field_avx512(text: &str, w: &mut Wild<'_>) {
             _mm256_storeu_si256(dst.cast::<__m256i>(), a);
             _mm256_storeu_si256(dst.add(32).cast::<__m256i>(), b);
         }
-        let (fa, fb) = unsafe { (flagged32(a), flagged32(b)) };
-        clean_before = fa | fb == 0;
-        if clean_before {
+        if unsafe { flagged32(a) | flagged32(b) } == 0 {
             w.keep(64);
             i += 64;
-        } else if fa != 0 {
-            // The second block is loaded and stored again by the next pass.
-            i += unsafe { escape_block32(s, i, 32, a, fa, w) };
+            clean_before = true;
         } else {
-            w.keep(32);
-            i += 32;
-            i += unsafe { escape_block32(s, i, 32, b, fb, w) };
+            // One block at a time where there are escapes: the second block
+            // is loaded and stored again by the next pass.
+            let consumed;
+            (consumed, clean_before) = unsafe { put_block32(s, i, 32, a, w) };
+            i += consumed;
         }
     }
     while n - i >= 32 {
-        let a = load(i);
-        unsafe { _mm256_storeu_si256(w.dst().cast::<__m256i>(), a) };
-        let fa = unsafe { flagged32(a) };
-        clean_before = fa == 0;
-        if clean_before {
-            w.keep(32);
-            i += 32;
-        } else {
-            i += unsafe { escape_block32(s, i, 32, a, fa, w) };
-        }
+        let consumed;
+        (consumed, clean_before) = unsafe { put_block32(s, i, 32, load(i), w) };
+        i += consumed;
     }
     if i == n {
         return;
@@ -841,16 +832,36 @@ unsafe fn escape_field_avx512(text: &str, w: &mut Wild<'_>) {
         }
     }
     while i < n {
-        let avail = n - i;
-        let a = unsafe { load_partial32(s, i) };
-        unsafe { _mm256_storeu_si256(w.dst().cast::<__m256i>(), a) };
-        match unsafe { flagged32(a) } {
-            0 => {
-                w.keep(avail);
-                i += avail;
-            }
-            fa => i += unsafe { escape_block32(s, i, avail, a, fa, w) },
+        i += unsafe { put_block32(s, i, n - i, load_partial32(s, i), w) }.0;
+    }
+}
+
+/// Stores a block holding `avail` (1 to 32) bytes of `s` from `i` at
+/// `w.dst()` and keeps what it stands for, escaping its flagged lanes;
+/// returns the input bytes it consumed and whether it was clean.
+///
+/// # Safety
+/// As `escape_block32`, without the mask.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn put_block32(
+    s: &[u8],
+    i: usize,
+    avail: usize,
+    block: std::arch::x86_64::__m256i,
+    w: &mut Wild<'_>,
+) -> (usize, bool) {
+    // SAFETY: the caller's room and features.
+    unsafe { std::arch::x86_64::_mm256_storeu_si256(w.dst().cast(), block) };
+    match unsafe { flagged32(block) } {
+        0 => {
+            w.keep(avail);
+            (avail, true)
         }
+        flagged => (
+            unsafe { escape_block32(s, i, avail, block, flagged, w) },
+            false,
+        ),
     }
 }
 
