@@ -313,6 +313,9 @@ pub enum Engine {
     Avx512,
 }
 
+/// `Engine::best`'s discriminant once found, `u8::MAX` before.
+static BEST_ENGINE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(u8::MAX);
+
 impl Engine {
     pub const ALL: [Engine; 3] = [Engine::Portable, Engine::Sse2, Engine::Avx512];
 
@@ -338,21 +341,25 @@ impl Engine {
     /// read with one relaxed load: the hot path asks on every request.
     #[inline]
     pub fn best() -> Engine {
-        use std::sync::atomic::{AtomicU8, Ordering};
-        // 0: not found yet; otherwise 1 + the index in `ALL`.
-        static BEST: AtomicU8 = AtomicU8::new(0);
-        match BEST.load(Ordering::Relaxed) {
-            0 => {
-                let best = [Engine::Avx512, Engine::Sse2]
-                    .into_iter()
-                    .find(|e| e.available())
-                    .unwrap_or(Engine::Portable);
-                let index = Engine::ALL.iter().position(|e| *e == best).unwrap_or(0);
-                BEST.store(1 + index as u8, Ordering::Relaxed);
-                best
-            }
-            k => Engine::ALL[usize::from(k - 1) % Engine::ALL.len()],
+        match BEST_ENGINE.load(std::sync::atomic::Ordering::Relaxed) {
+            k if k == Engine::Avx512 as u8 => Engine::Avx512,
+            k if k == Engine::Sse2 as u8 => Engine::Sse2,
+            k if k == Engine::Portable as u8 => Engine::Portable,
+            _ => Engine::find_best(),
         }
+    }
+
+    /// The first call's `best`, asked of the processor and remembered: out
+    /// of line, so that the hot path that calls `best` stays small.
+    #[cold]
+    #[inline(never)]
+    fn find_best() -> Engine {
+        let best = [Engine::Avx512, Engine::Sse2]
+            .into_iter()
+            .find(|e| e.available())
+            .unwrap_or(Engine::Portable);
+        BEST_ENGINE.store(best as u8, std::sync::atomic::Ordering::Relaxed);
+        best
     }
 
     fn usable(self) -> Engine {
@@ -389,29 +396,36 @@ const WILD_BYTES: usize = 32;
 
 /// Writes into capacity reserved beforehand, without a capacity check per
 /// copy: the hot path's copies are many and short. Clean text is copied
-/// by storing whole 16-byte blocks and keeping only their clean prefix,
+/// by storing whole blocks (16 or 32 bytes) and keeping only their clean prefix,
 /// so the reservation has `WILD_BYTES` of slack. Each field asserts its
 /// worst case against the room left before it writes; `finish` publishes
 /// the kept length.
 struct Wild<'a> {
     out: &'a mut Vec<u8>,
-    /// The buffer and its capacity, read once: a store through `base`
-    /// cannot then make the compiler reload them.
-    base: *mut u8,
-    capacity: usize,
-    len: usize,
+    /// Where the next kept byte goes, and the end of the capacity: the
+    /// buffer read once, so that a store through `at` cannot make the
+    /// compiler reload it, and one pointer to carry through the hot path
+    /// instead of a base and a length.
+    at: *mut u8,
+    end: *mut u8,
 }
 
 impl<'a> Wild<'a> {
     /// Reserves room for `bytes_max` kept bytes and the slack.
     fn new(out: &'a mut Vec<u8>, bytes_max: usize) -> Self {
         out.reserve(bytes_max.saturating_add(WILD_BYTES));
-        Wild {
-            base: out.as_mut_ptr(),
-            capacity: out.capacity(),
-            len: out.len(),
-            out,
-        }
+        let base = out.as_mut_ptr();
+        // SAFETY: both offsets are within (or one past) the allocation.
+        let (at, end) = unsafe { (base.add(out.len()), base.add(out.capacity())) };
+        Wild { out, at, end }
+    }
+
+    /// The bytes between the cursor and the end of the capacity.
+    #[inline(always)]
+    fn room(&self) -> usize {
+        // SAFETY: both point into one allocation, and `at <= end` (the
+        // reservation and `assert_room`).
+        unsafe { self.end.offset_from_unsigned(self.at) }
     }
 
     /// The positive and the negative space of the reservation, checked
@@ -420,31 +434,31 @@ impl<'a> Wild<'a> {
     #[inline(always)]
     fn assert_room(&self, bytes: usize) {
         assert!(
-            bytes.saturating_add(WILD_BYTES) <= self.capacity - self.len,
+            bytes.saturating_add(WILD_BYTES) <= self.room(),
             "reservation too small"
         );
     }
 
     #[inline(always)]
     fn dst(&mut self) -> *mut u8 {
-        // SAFETY: `len` never exceeds the capacity (`assert_room`).
-        unsafe { self.base.add(self.len) }
+        self.at
     }
 
     #[inline(always)]
     fn put_slice(&mut self, bytes: &[u8]) {
-        debug_assert!(bytes.len() + WILD_BYTES <= self.capacity - self.len);
+        debug_assert!(bytes.len() + WILD_BYTES <= self.room());
         // SAFETY: the caller's `assert_room` covered this write, and the
         // source is a distinct slice.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.dst(), bytes.len()) }
-        self.len += bytes.len();
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.at, bytes.len()) }
+        self.keep(bytes.len());
     }
 
     /// Keeps `n` of the bytes a wild store wrote.
     #[inline(always)]
     fn keep(&mut self, n: usize) {
-        debug_assert!(n + WILD_BYTES <= self.capacity - self.len);
-        self.len += n;
+        debug_assert!(n + WILD_BYTES <= self.room());
+        // SAFETY: inside the reservation (the caller's `assert_room`).
+        self.at = unsafe { self.at.add(n) };
     }
 
     /// Writes a word and keeps its first `n` bytes (at most 8).
@@ -453,8 +467,8 @@ impl<'a> Wild<'a> {
         debug_assert!(n <= 8 && 8 <= WILD_BYTES);
         // SAFETY: the caller's `assert_room` covered `n` kept bytes, and
         // the slack covers the rest of the word.
-        unsafe { self.dst().cast::<u64>().write_unaligned(bytes.to_le()) }
-        self.len += n;
+        unsafe { self.at.cast::<u64>().write_unaligned(bytes.to_le()) }
+        self.keep(n);
     }
 
     /// Copies all `N` bytes of a padded piece and keeps the first `n`: one
@@ -462,16 +476,20 @@ impl<'a> Wild<'a> {
     /// time. The caller's `assert_room` must cover `N`.
     #[inline(always)]
     fn put_padded<const N: usize>(&mut self, bytes: &[u8; N], n: usize) {
-        debug_assert!(n <= N && N + WILD_BYTES <= self.capacity - self.len);
+        debug_assert!(n <= N && N + WILD_BYTES <= self.room());
         // SAFETY: as `put_slice`, for `N` bytes.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.dst(), N) }
-        self.len += n;
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.at, N) }
+        self.keep(n);
     }
 
     fn finish(self) {
-        // SAFETY: every byte below `len` was written by this writer (or was
-        // already initialised), and `len` never exceeds the capacity.
-        unsafe { self.out.set_len(self.len) }
+        // SAFETY: every byte below the cursor was written by this writer
+        // (or was already initialised), and the cursor never passes the
+        // capacity.
+        unsafe {
+            let len = self.at.offset_from_unsigned(self.out.as_ptr());
+            self.out.set_len(len)
+        }
     }
 }
 
@@ -642,66 +660,64 @@ static FLAGGED_BY_LOW6: [u8; 64] = {
     t
 };
 
-/// The flagged lanes of a 32-byte block (`flagged`, for 32 bytes at once),
-/// as a bit mask: one permute looks up each byte's entry in
+/// The flagged lanes among `lanes` of a 32-byte block (`flagged`, for 32
+/// bytes at once), as a bit mask: one permute looks up each byte's entry in
 /// `FLAGGED_BY_LOW6` (two 32-byte halves, indexed by the low six bits) and
-/// one compare finds the bytes equal to theirs.
+/// one compare, under the mask `lanes`, finds the bytes equal to theirs.
+/// Lanes outside `lanes` may hold anything: they are never flagged.
 ///
 /// # Safety
 /// The processor must have `Engine::Avx512`'s features (`available`); the
 /// caller is compiled with them.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn flagged32(block: std::arch::x86_64::__m256i) -> u32 {
+unsafe fn flagged32(block: std::arch::x86_64::__m256i, lanes: u32) -> u32 {
     use std::arch::x86_64::{
-        __m256i, _mm256_cmpeq_epi8_mask, _mm256_loadu_si256, _mm256_permutex2var_epi8,
+        __m256i, _mm256_loadu_si256, _mm256_mask_cmpeq_epi8_mask, _mm256_permutex2var_epi8,
     };
     // SAFETY: the caller's features; the loads read the two halves of a
     // static 64-byte table.
     unsafe {
         let low = _mm256_loadu_si256(FLAGGED_BY_LOW6.as_ptr().cast::<__m256i>());
         let high = _mm256_loadu_si256(FLAGGED_BY_LOW6.as_ptr().add(32).cast::<__m256i>());
-        _mm256_cmpeq_epi8_mask(_mm256_permutex2var_epi8(low, block, high), block)
+        _mm256_mask_cmpeq_epi8_mask(lanes, _mm256_permutex2var_epi8(low, block, high), block)
     }
 }
 
-/// The fewer than 32 bytes of `s` from `i` as a block, the other lanes
-/// spaces (never flagged), read without touching memory past `s`: a masked
-/// load, or, when the block's span reaches into the next page, where a
-/// masked load would cost a microcode assist, a 16-byte load and
-/// `gather_tail`'s overlapping words.
+/// The fewer than 32 bytes of `s` from `i` as the low lanes of a block,
+/// the other lanes zeros (`flagged32` is asked only about the low ones),
+/// read without touching memory past `s`: a masked load, or, when the
+/// block's span reaches into the next page, where a masked load could
+/// cost a microcode assist, a copy through a buffer on the stack (rare:
+/// at most one block in 128 starts there).
 ///
 /// # Safety
 /// As `flagged32`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn load_partial32(s: &[u8], i: usize) -> std::arch::x86_64::__m256i {
-    use std::arch::x86_64::{
-        __m128i, _mm_loadu_si128, _mm256_mask_loadu_epi8, _mm256_set_m128i, _mm256_set1_epi8,
-    };
+    use std::arch::x86_64::{_mm256_loadu_si256, _mm256_maskz_loadu_epi8};
     let avail = s.len() - i;
     debug_assert!((1..32).contains(&avail));
-    // SAFETY: the caller's features. The masked load accesses only the
-    // `avail` lanes inside `s`; the 16-byte load is taken only when 16
-    // bytes from `i` are inside `s`.
-    unsafe {
-        let at = s.as_ptr().add(i);
-        if (at as usize) % PAGE_BYTES <= PAGE_BYTES - 32 {
-            let lanes = std::arch::x86_64::_bzhi_u32(u32::MAX, avail as u32);
-            return _mm256_mask_loadu_epi8(_mm256_set1_epi8(b' ' as i8), lanes, at.cast());
-        }
-        let (low, high) = if avail >= 16 {
-            let high = if avail > 16 {
-                gather_tail(&s[i + 16..])
-            } else {
-                SPACES_WORD
-            };
-            (_mm_loadu_si128(at.cast::<__m128i>()), high)
-        } else {
-            (lanes(gather_tail(&s[i..])), SPACES_WORD)
-        };
-        _mm256_set_m128i(lanes(high), low)
+    let at = s[i..].as_ptr();
+    if (at as usize) % PAGE_BYTES <= PAGE_BYTES - 32 {
+        // SAFETY: the caller's features; the masked load accesses only
+        // the `avail` lanes inside `s`.
+        return unsafe { _mm256_maskz_loadu_epi8(lanes_below(avail), at.cast()) };
     }
+    let block = near_page_end(&s[i..]);
+    // SAFETY: the caller's features; the load reads the 32-byte array.
+    unsafe { _mm256_loadu_si256(block.as_ptr().cast()) }
+}
+
+/// `load_partial32`'s bytes for text near the end of a page, out of line.
+#[cfg(target_arch = "x86_64")]
+#[cold]
+#[inline(never)]
+fn near_page_end(t: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 32];
+    block[..t.len()].copy_from_slice(t);
+    block
 }
 
 /// Escapes the flagged lanes of a block already stored at `w.dst()`, keeps
@@ -780,6 +796,12 @@ unsafe fn escape_field_avx512(text: &str, w: &mut Wild<'_>) {
     // blocks lie inside `s`, and stores go to `w.dst()` and the 32 bytes
     // after it, which the caller's `assert_room` and the slack cover.
     let load = |at: usize| unsafe { _mm256_loadu_si256(s.as_ptr().add(at).cast::<__m256i>()) };
+    if n < 32 {
+        if n > 0 {
+            unsafe { put_block32(s, 0, n, load_partial32(s, 0), w) };
+        }
+        return;
+    }
     let mut i = 0;
     // Whether the 32 input bytes before `i` were one clean block, and so
     // lie, as they are, in the 32 output bytes before `w.dst()`. (An
@@ -795,7 +817,7 @@ unsafe fn escape_field_avx512(text: &str, w: &mut Wild<'_>) {
             _mm256_storeu_si256(dst.cast::<__m256i>(), a);
             _mm256_storeu_si256(dst.add(32).cast::<__m256i>(), b);
         }
-        if unsafe { flagged32(a) | flagged32(b) } == 0 {
+        if unsafe { flagged32(a, u32::MAX) | flagged32(b, u32::MAX) } == 0 {
             w.keep(64);
             i += 64;
             clean_before = true;
@@ -821,7 +843,7 @@ unsafe fn escape_field_avx512(text: &str, w: &mut Wild<'_>) {
     // output changes nothing before `w.dst()` and writes the tail.
     if clean_before {
         let last = load(n - 32);
-        if unsafe { flagged32(last) } == 0 {
+        if unsafe { flagged32(last, u32::MAX) } == 0 {
             let rest = n - i;
             // SAFETY: the clean block before `i` put 32 bytes before
             // `w.dst()`, and `32 - rest < 32`; the store ends `rest` bytes
@@ -853,7 +875,7 @@ unsafe fn put_block32(
 ) -> (usize, bool) {
     // SAFETY: the caller's room and features.
     unsafe { std::arch::x86_64::_mm256_storeu_si256(w.dst().cast(), block) };
-    match unsafe { flagged32(block) } {
+    match unsafe { flagged32(block, lanes_below(avail)) } {
         0 => {
             w.keep(avail);
             (avail, true)
@@ -863,6 +885,15 @@ unsafe fn put_block32(
             false,
         ),
     }
+}
+
+/// The mask of lanes `0..n`, for `n` from 0 to 32.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn lanes_below(n: usize) -> u32 {
+    debug_assert!(n <= 32);
+    // SAFETY: BMI2 is among the features of every caller (`Engine::Avx512`).
+    unsafe { std::arch::x86_64::_bzhi_u32(u32::MAX, n as u32) }
 }
 
 /// The smallest page size of x86_64: a load that stays inside one page
@@ -987,9 +1018,9 @@ impl Opening {
 }
 
 const SAVED_FOLDERS: [Option<TargetFolder>; 3] = [
-    None,
     Some(TargetFolder::Inbox),
     Some(TargetFolder::ConversationHistory),
+    None,
 ];
 const CLASSES: [MessageClass; 2] = [MessageClass::MissedConversation, MessageClass::Note];
 
@@ -998,6 +1029,10 @@ static OPENINGS: [Opening; 18] = {
     let mut out = [Opening::EMPTY; 18];
     let mut i = 0;
     while i < out.len() {
+        // `opening_index` indexes by discriminant: the build fails if the
+        // order of `Disposition::ALL` or `CLASSES` ever departs from it.
+        assert!(Disposition::ALL[i / 6] as usize == i / 6);
+        assert!(CLASSES[i % 2] as usize == i % 2);
         out[i] = Opening::of(
             Disposition::ALL[i / 6],
             SAVED_FOLDERS[i / 2 % 3],
@@ -1008,22 +1043,17 @@ static OPENINGS: [Opening; 18] = {
     out
 };
 
+/// A request's index in `OPENINGS`. The disposition and the class index
+/// by their discriminants, which follow `Disposition::ALL` and `CLASSES`
+/// (checked where `OPENINGS` is built).
 fn opening_index(r: &CreateItem<'_>) -> usize {
-    let d = match r.disposition {
-        Disposition::SaveOnly => 0,
-        Disposition::SendOnly => 1,
-        Disposition::SendAndSaveCopy => 2,
-    };
+    // In `SAVED_FOLDERS` order.
     let f = match r.saved_folder {
-        None => 0,
-        Some(TargetFolder::Inbox) => 1,
-        Some(TargetFolder::ConversationHistory) => 2,
+        Some(TargetFolder::Inbox) => 0,
+        Some(TargetFolder::ConversationHistory) => 1,
+        None => 2,
     };
-    let c = match r.class {
-        MessageClass::MissedConversation => 0,
-        MessageClass::Note => 1,
-    };
-    d * 6 + f * 2 + c
+    r.disposition as usize * 6 + f * 2 + r.class as usize
 }
 
 /// The fixed pieces between the text fields, in order.
@@ -1038,12 +1068,20 @@ const CLOSE: Piece<96> =
 /// Appends the `m:CreateItem` element, with its namespaces declared on it:
 /// the part of the request that the EWS schema defines.
 pub fn encode_create_item(r: &CreateItem<'_>, out: &mut Vec<u8>) {
-    match Engine::best() {
-        // SAFETY: `best` returns it only if the processor has its features.
-        #[cfg(target_arch = "x86_64")]
-        Engine::Avx512 => unsafe { encode_avx512(r, out) },
-        e => encode_create_item_on(e, r, out),
+    // Once found, the AVX-512 engine is one load and one compare away.
+    #[cfg(target_arch = "x86_64")]
+    if BEST_ENGINE.load(std::sync::atomic::Ordering::Relaxed) == Engine::Avx512 as u8 {
+        // SAFETY: `best` stores it only if the processor has its features.
+        return unsafe { encode_avx512(r, out) };
     }
+    encode_on_best(r, out);
+}
+
+/// `encode_create_item` before the engine is found or without AVX-512:
+/// out of line, so that the AVX-512 path above needs no stack frame.
+#[inline(never)]
+fn encode_on_best(r: &CreateItem<'_>, out: &mut Vec<u8>) {
+    encode_create_item_on(Engine::best(), r, out);
 }
 
 /// `encode_create_item` on a given engine; an engine this processor lacks
