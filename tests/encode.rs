@@ -476,3 +476,29 @@ fn every_byte_value_is_classified_alike() {
     assert!(uncovered.is_empty(), "bytes never tested: {uncovered:x?}");
     assert!(compared >= 0x800, "compared only {compared}");
 }
+
+/// The benchmarks' output (`encode::BenchmarkOutput`): 64 writes put a
+/// request in every buffer at every placement, each write's bytes are what
+/// `last_written` gives back, and no buffer moves.
+#[test]
+fn benchmark_output_visits_every_buffer_at_every_placement() {
+    let r = encode::benchmark_request();
+    let mut reference = Vec::new();
+    encode_create_item(&r, &mut reference);
+    let mut output = encode::BenchmarkOutput::new();
+    assert_eq!(output.last_written(), None, "nothing written yet");
+    let mut places = std::collections::BTreeSet::new();
+    let writes = encode::BENCHMARK_BUFFERS * encode::BENCHMARK_PLACEMENTS.len();
+    for _ in 0..writes {
+        let buffer = output.next_buffer();
+        places.insert((buffer.as_ptr() as usize, buffer.len()));
+        encode_create_item(&r, buffer);
+        assert_eq!(output.last_written(), Some(&reference[..]));
+    }
+    assert_eq!(places.len(), writes, "every (buffer, placement) once");
+    let placements: std::collections::BTreeSet<usize> = places.iter().map(|p| p.1).collect();
+    assert_eq!(
+        placements.into_iter().collect::<Vec<_>>(),
+        encode::BENCHMARK_PLACEMENTS.to_vec()
+    );
+}
