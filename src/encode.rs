@@ -898,7 +898,7 @@ unsafe fn escape_field_avx512(text: &str, w: &mut Wild<'_>) {
     let mut clean_before = false;
     // Each pass of each loop consumes at least one input byte, so each
     // loop ends.
-    while n - i >= 64 {
+    while i + 64 <= n {
         let (a, b) = (load(i), load(i + 32));
         let dst = w.dst();
         unsafe {
@@ -917,7 +917,7 @@ unsafe fn escape_field_avx512(text: &str, w: &mut Wild<'_>) {
             i += consumed;
         }
     }
-    while n - i >= 32 {
+    while i + 32 <= n {
         let consumed;
         (consumed, clean_before) = unsafe { put_block32(s, i, 32, load(i), w) };
         i += consumed;
