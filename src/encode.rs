@@ -484,8 +484,8 @@ const WILD_BYTES: usize = 32;
 
 /// Writes into capacity reserved beforehand, without a capacity check per
 /// copy: the hot path's copies are many and short. Clean text is copied
-/// by storing whole blocks (16 or 32 bytes) and keeping only their clean prefix,
-/// so the reservation has `WILD_BYTES` of slack. Each field asserts its
+/// by storing whole blocks (16 or 32 bytes) and keeping only their clean
+/// prefix, so the reservation has `WILD_BYTES` of slack. Each field asserts its
 /// worst case against the room left before it writes; `finish` publishes
 /// the kept length.
 struct Wild<'a> {
@@ -1019,11 +1019,15 @@ unsafe fn put_block32(
 }
 
 /// The mask of lanes `0..n`, for `n` from 0 to 32.
+///
+/// # Safety
+/// The processor must have BMI2, and the caller is compiled with it (as
+/// every caller is, for `Engine::Avx512`).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn lanes_below(n: usize) -> u32 {
+unsafe fn lanes_below(n: usize) -> u32 {
     debug_assert!(n <= 32);
-    // SAFETY: BMI2 is among the features of every caller (`Engine::Avx512`).
+    // SAFETY: the caller's features.
     unsafe { std::arch::x86_64::_bzhi_u32(u32::MAX, n as u32) }
 }
 
