@@ -242,6 +242,11 @@ impl BenchmarkOutput {
         buffer
     }
 
+    /// How many writes `next_buffer` has handed out.
+    pub fn writes(&self) -> usize {
+        self.writes
+    }
+
     /// What the last write appended, if every buffer still has the
     /// capacity it was allocated with: a buffer that had grown would have
     /// moved, and the write that moved it would have measured an
@@ -324,12 +329,15 @@ pub fn xml_legal(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
-/// Whether a byte may need escaping: markup, any control character, or
-/// the lead byte 0xEF of U+FFFE and U+FFFF. Tabs and newlines are flagged
-/// too and then copied as they are.
+/// Whether a byte may need escaping: markup, a control character other
+/// than tab and newline (which XML 1.0 text holds as they are, so they are
+/// copied with the clean run around them: a message of many lines costs no
+/// escape step per line), or the lead byte 0xEF of U+FFFE and U+FFFF. The
+/// SSE2 engine flags every control character, tabs and newlines too, and
+/// `escape_of` copies those as they are.
 #[inline]
 const fn flagged(b: u8) -> bool {
-    matches!(b, b'&' | b'<' | b'>' | 0xEF | 0..=0x1F)
+    matches!(b, b'&' | b'<' | b'>' | 0xEF | 0..=0x08 | 0x0B..=0x1F)
 }
 
 /// Appends `text` as XML 1.0 character data (DEC-032): `&`, `<` and `>`
@@ -581,7 +589,7 @@ impl<'a> Wild<'a> {
     }
 }
 
-/// The escaped form of a flagged byte below 0x20 or of markup (DEC-032):
+/// The escaped form of a byte below 0x20 or of markup (DEC-032):
 /// its bytes, little-endian in a word, and how many there are. The rule
 /// itself, evaluated at compile time into `ESCAPES_LOW`.
 const fn escape_low(b: u8) -> (u64, usize) {

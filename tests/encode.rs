@@ -419,6 +419,7 @@ fn special_characters_at_every_offset_escape_alike() {
         ">",
         "\r",
         "\t",
+        "\n",
         "\u{0}",
         "\u{1F}",
         "\u{FFFE}",
@@ -487,6 +488,7 @@ fn benchmark_output_visits_every_buffer_at_every_placement() {
     encode_create_item(&r, &mut reference);
     let mut output = encode::BenchmarkOutput::new();
     assert_eq!(output.last_written(), None, "nothing written yet");
+    assert_eq!(output.writes(), 0);
     let mut places = std::collections::BTreeSet::new();
     let writes = encode::BENCHMARK_BUFFERS * encode::BENCHMARK_PLACEMENTS.len();
     for _ in 0..writes {
@@ -496,6 +498,7 @@ fn benchmark_output_visits_every_buffer_at_every_placement() {
         assert_eq!(output.last_written(), Some(&reference[..]));
     }
     assert_eq!(places.len(), writes, "every (buffer, placement) once");
+    assert_eq!(output.writes(), writes);
     let placements: std::collections::BTreeSet<usize> = places.iter().map(|p| p.1).collect();
     assert_eq!(
         placements.into_iter().collect::<Vec<_>>(),
