@@ -11,7 +11,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use offline_im::check::{self, CheckModel, CheckOptions};
-use offline_im::scenario;
+use offline_im::formats::scenario;
 use std::path::Path;
 use std::time::Duration;
 

@@ -16,7 +16,7 @@ gdb.execute("set pagination off")
 gdb.execute("set confirm off")
 gdb.execute("starti")
 # The release profile keeps line tables only, which name functions without
-# their module: `encode_create_item` is the one in `offline_im::encode`.
+# their module: `encode_create_item` is the one in `offline_im::formats::encode`.
 gdb.execute("break encode_create_item")
 gdb.execute("continue")
 gdb.execute("continue")

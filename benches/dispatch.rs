@@ -9,7 +9,7 @@
 //! `cargo bench -- --test`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use offline_im::dispatch;
+use offline_im::rules::dispatch;
 use std::hint::black_box;
 
 fn bench_dispatch(c: &mut Criterion) {
@@ -31,9 +31,9 @@ fn bench_dispatch(c: &mut Criterion) {
 }
 
 fn bench_scenario(c: &mut Criterion) {
-    let s = offline_im::scenario::load_path(None).expect("embedded default loads");
+    let s = offline_im::formats::scenario::load_path(None).expect("embedded default loads");
     c.bench_function("scenario/default", |b| {
-        b.iter(|| offline_im::report::run(black_box(&s)).expect("default runs"))
+        b.iter(|| offline_im::formats::report::run(black_box(&s)).expect("default runs"))
     });
 }
 

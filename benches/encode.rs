@@ -16,7 +16,7 @@
 //! of many lines.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use offline_im::encode::{
+use offline_im::formats::encode::{
     Address, BenchmarkOutput, CreateItem, NS_MESSAGES, NS_TYPES, encode_create_item,
 };
 use serde::Serialize;
@@ -124,7 +124,7 @@ fn se_request<'a>(r: &'a CreateItem<'a>) -> SeCreateItem<'a> {
 }
 
 fn bench_encode(c: &mut Criterion) {
-    let r = offline_im::encode::benchmark_request();
+    let r = offline_im::formats::encode::benchmark_request();
     let mut ours = Vec::with_capacity(4096);
     encode_create_item(&r, &mut ours);
     let mut theirs = String::with_capacity(4096);
@@ -186,7 +186,7 @@ fn bench_escape_lines(c: &mut Criterion) {
     g.bench_function("twelve-lines", |b| {
         b.iter(|| {
             out.clear();
-            offline_im::encode::escape_text(black_box(&text), &mut out);
+            offline_im::formats::encode::escape_text(black_box(&text), &mut out);
             out.len()
         })
     });

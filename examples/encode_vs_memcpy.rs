@@ -8,7 +8,7 @@
 //! Run: `cargo run --release --example encode_vs_memcpy`. BENCHMARKS.md
 //! quotes it next to criterion's figures.
 
-use offline_im::encode::{
+use offline_im::formats::encode::{
     BENCHMARK_BUFFERS, BENCHMARK_PLACEMENTS, BenchmarkOutput, encode_create_item,
 };
 use std::hint::black_box;
@@ -31,7 +31,7 @@ fn round(output: &mut BenchmarkOutput, mut write: impl FnMut(&mut Vec<u8>)) -> f
 }
 
 fn main() {
-    let r = offline_im::encode::benchmark_request();
+    let r = offline_im::formats::encode::benchmark_request();
     let mut reference = Vec::new();
     encode_create_item(&r, &mut reference);
     let (mut encoded, mut copied) = (BenchmarkOutput::new(), BenchmarkOutput::new());
@@ -57,7 +57,7 @@ fn main() {
     println!(
         "{} bytes, engine {:?}, {} placements in {} buffers: encode {encode_ns:.1} ns, memcpy {memcpy_ns:.1} ns, ratio {:.2} (target: at most 3)",
         reference.len(),
-        offline_im::encode::Engine::best(),
+        offline_im::formats::encode::Engine::best(),
         BENCHMARK_PLACEMENTS.len(),
         BENCHMARK_BUFFERS,
         encode_ns / memcpy_ns

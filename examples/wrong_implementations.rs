@@ -126,7 +126,7 @@ impl Implementation for Wrong {
             {
                 world.state.spoolers[u.0 as usize]
                     .entries
-                    .retain(|e| e.status != offline_im::spooler::SpoolStatus::Waiting);
+                    .retain(|e| e.status != offline_im::rules::spooler::SpoolStatus::Waiting);
             }
         }
         Ok(answer)

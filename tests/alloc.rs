@@ -4,8 +4,9 @@
 //! A counting global allocator counts per thread, so tests running in
 //! parallel on other threads cannot disturb the count.
 
-use offline_im::encode::{encode_create_item, request_for};
-use offline_im::{dispatch, report, scenario};
+use offline_im::formats::encode::{encode_create_item, request_for};
+use offline_im::formats::{report, scenario};
+use offline_im::rules::dispatch;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::hint::black_box;

@@ -5,8 +5,8 @@
 mod common;
 
 use offline_im::cli;
-use offline_im::cmdlets;
-use offline_im::scenario::{self, ScenarioError};
+use offline_im::formats::scenario::{self, ScenarioError};
+use offline_im::rules::cmdlets;
 use proptest::prelude::*;
 
 fn load_err(text: &str) -> ScenarioError {
@@ -71,8 +71,8 @@ fn escaped_quotes_do_not_shift_the_column() {
         "name = \"base\"\n[[timeline]]\nat_ms = 0\ncmdlet = \"Grant-CsClientPolicy -Identity \\\"Tony Smith\\\" -PolicyName Nope\"\norg = \"contoso\"",
     );
     let s = scenario::load("bad.toml", &text).unwrap();
-    let e = match offline_im::report::run(&s) {
-        Err(offline_im::report::RunError::Input(e)) => e,
+    let e = match offline_im::formats::report::run(&s) {
+        Err(offline_im::formats::report::RunError::Input(e)) => e,
         other => panic!("{other:?}"),
     };
     assert_eq!((e.line, e.column), position_of(&text, "Nope"));
@@ -100,8 +100,8 @@ fn unknown_grant_user_and_unknown_parameter() {
         "name = \"base\"\n[setup]\ncontoso = [\"Grant-CsClientPolicy -Identity 'Jo Nobody' -PolicyName X\"]",
     );
     let s = scenario::load("bad.toml", &text).unwrap();
-    let e = match offline_im::report::run(&s) {
-        Err(offline_im::report::RunError::Input(e)) => e,
+    let e = match offline_im::formats::report::run(&s) {
+        Err(offline_im::formats::report::RunError::Input(e)) => e,
         other => panic!("{other:?}"),
     };
     assert!(e.message.contains("unknown user `Jo Nobody`"), "{e}");
@@ -148,7 +148,8 @@ fn duplicate_names_are_rejected_where_they_stand() {
         "name = \"base\"\n[setup]\ncontoso = [\"New-CsClientPolicy -Identity X\", \"New-CsClientPolicy -Identity x\"]",
     );
     let s = scenario::load("bad.toml", &text).unwrap();
-    let Err(offline_im::report::RunError::Input(e)) = offline_im::report::run(&s) else {
+    let Err(offline_im::formats::report::RunError::Input(e)) = offline_im::formats::report::run(&s)
+    else {
         panic!()
     };
     assert!(e.message.contains("already exists"), "{e}");
@@ -190,7 +191,8 @@ fn timeline_errors() {
         "name = \"base\"\n[[timeline]]\nat_ms = 5\nsign_in = \"Tony Smith\"",
     );
     let s = scenario::load("bad.toml", &twice).unwrap();
-    let Err(offline_im::report::RunError::Input(e)) = offline_im::report::run(&s) else {
+    let Err(offline_im::formats::report::RunError::Input(e)) = offline_im::formats::report::run(&s)
+    else {
         panic!()
     };
     assert!(e.message.contains("already signed in"), "{e}");
@@ -204,7 +206,8 @@ fn cmdlet_not_applicable_to_online() {
         "name = \"base\"\n[setup]\nfabrikam = [\"Set-CsImConfiguration -EnableOfflineIM $True\"]",
     );
     let s = scenario::load("bad.toml", &text).unwrap();
-    let Err(offline_im::report::RunError::Input(e)) = offline_im::report::run(&s) else {
+    let Err(offline_im::formats::report::RunError::Input(e)) = offline_im::formats::report::run(&s)
+    else {
         panic!()
     };
     assert!(e.message.contains("Skype for Business Online"), "{e}");
@@ -279,7 +282,7 @@ proptest! {
         while !base.is_char_boundary(at) { at -= 1; }
         let text = format!("{}{}{}", &base[..at], insert, &base[at..]);
         if let Ok(s) = scenario::load("fuzz.toml", &text) {
-            let _ = offline_im::report::run(&s);
+            let _ = offline_im::formats::report::run(&s);
         }
     }
 }

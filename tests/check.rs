@@ -8,9 +8,9 @@ mod common;
 
 use offline_im::check::{self, CheckModel, CheckOptions, Kind};
 use offline_im::cli::main_with;
-use offline_im::domain::{OrgId, Presence, UserId};
-use offline_im::scenario;
-use offline_im::world::Event;
+use offline_im::formats::scenario;
+use offline_im::rules::domain::{OrgId, Presence, UserId};
+use offline_im::rules::world::Event;
 use stateright::{Checker, Model};
 use std::path::Path;
 
@@ -69,7 +69,10 @@ fn default_world_proves_every_property() {
         .filter(|p| p.kind == Kind::Sometimes)
         .map(|p| p.id)
         .collect();
-    assert_eq!(reached.len(), check::REACH.len() - 2);
+    assert_eq!(
+        reached.len(),
+        offline_im::rules::invariants::REACH.len() - 2
+    );
     for id in ["folder Drafts", "folder Sent Items"] {
         assert_eq!(r.property(id).map(|p| p.kind), Some(Kind::Never));
     }
@@ -88,7 +91,7 @@ fn default_world_has_the_required_shape() {
     assert!(d.users.len() >= 3);
     assert_eq!(d.orgs.len(), 2);
     assert!(d.federated(OrgId(0), OrgId(1)));
-    use offline_im::domain::MailboxLocation::{OnPremises, Online};
+    use offline_im::rules::domain::MailboxLocation::{OnPremises, Online};
     assert!(d.users.iter().any(|u| u.mailbox == OnPremises));
     assert!(d.users.iter().any(|u| u.mailbox == Online));
     assert_eq!(m.bounds.messages_max, 2);
@@ -225,20 +228,22 @@ fn progress_violation_is_reported() {
     // continuation picks it up again, and the property must say so.
     let m = default_model();
     let mut s = m.init_states()[0].clone();
-    s.world.spoolers[0].accept(offline_im::domain::MessageId(1), KEN, 0, 120_000);
-    s.world.spoolers[0].entries[0].status = offline_im::spooler::SpoolStatus::InFlight;
-    s.world.ledger.push(offline_im::world::MessageRecord {
-        id: offline_im::domain::MessageId(1),
-        from: TONY,
-        to: KEN,
-        body: "m1".into(),
-        sent_at_ms: 0,
-        route: offline_im::dispatch::Route::Offline,
-        fallback: None,
-        writer: Some(TONY),
-        gate_facts: None,
-        first_pickup_ms: Some(0),
-    });
+    s.world.spoolers[0].accept(offline_im::rules::domain::MessageId(1), KEN, 0, 120_000);
+    s.world.spoolers[0].entries[0].status = offline_im::rules::spooler::SpoolStatus::InFlight;
+    s.world
+        .ledger
+        .push(offline_im::rules::world::MessageRecord {
+            id: offline_im::rules::domain::MessageId(1),
+            from: TONY,
+            to: KEN,
+            body: "m1".into(),
+            sent_at_ms: 0,
+            route: offline_im::rules::dispatch::Route::Offline,
+            fallback: None,
+            writer: Some(TONY),
+            gate_facts: None,
+            first_pickup_ms: Some(0),
+        });
     let live = m.property("LIVE-001");
     assert!(
         !(live.condition)(&m, &s),

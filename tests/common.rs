@@ -2,8 +2,8 @@
 
 #![allow(dead_code)]
 
-use offline_im::scenario::{self, Scenario};
-use offline_im::world::{Event, World};
+use offline_im::formats::scenario::{self, Scenario};
+use offline_im::rules::world::{Event, World};
 use std::path::PathBuf;
 
 /// Every scenario file in models/, sorted by name.
@@ -79,12 +79,12 @@ released = "2016-07-12"
 "#;
 
 /// Applies an event, panicking on rejection.
-pub fn apply(w: &mut World, e: Event) -> offline_im::world::Outcome {
+pub fn apply(w: &mut World, e: Event) -> offline_im::rules::world::Outcome {
     w.apply(&e).unwrap_or_else(|err| panic!("{e:?}: {err}"))
 }
 
 /// Asserts that every invariant holds.
 pub fn assert_invariants(w: &World) {
-    let v = offline_im::invariants::violations(&w.deployment, &w.state);
+    let v = offline_im::rules::invariants::violations(&w.deployment, &w.state);
     assert!(v.is_empty(), "invariants violated: {v:?}");
 }

@@ -5,12 +5,12 @@
 
 mod common;
 
-use offline_im::domain::MessageClass;
-use offline_im::encode::{
+use offline_im::formats::encode::{
     self, Address, CreateItem, Disposition, Engine, TargetFolder, decode, encode,
     encode_create_item, encode_create_item_on, escape_text, escape_text_on, request_for, sanitized,
 };
-use offline_im::{report, scenario};
+use offline_im::formats::{report, scenario};
+use offline_im::rules::domain::MessageClass;
 use proptest::prelude::*;
 use std::borrow::Cow;
 use std::path::PathBuf;

@@ -6,12 +6,12 @@
 mod common;
 
 use common::{BASE, apply, world};
-use offline_im::dispatch::Route;
-use offline_im::domain::{Folder, FolderSet, MessageClass, UserId};
-use offline_im::invariants::{self, INVARIANTS};
-use offline_im::mailbox::ItemKind;
-use offline_im::spooler::SpoolStatus;
-use offline_im::world::{Event, World};
+use offline_im::rules::dispatch::Route;
+use offline_im::rules::domain::{Folder, FolderSet, MessageClass, UserId};
+use offline_im::rules::invariants::{self, INVARIANTS};
+use offline_im::rules::mailbox::ItemKind;
+use offline_im::rules::spooler::SpoolStatus;
+use offline_im::rules::world::{Event, World};
 
 const TONY: UserId = UserId(0);
 const KEN: UserId = UserId(1);
@@ -24,11 +24,11 @@ fn delivered_world() -> World {
     send(&mut w, TONY, PAT, "b");
     w.settle_until(200_000).unwrap();
     common::assert_invariants(&w);
-    assert!(w.state.delivered(offline_im::domain::MessageId(1)));
+    assert!(w.state.delivered(offline_im::rules::domain::MessageId(1)));
     w
 }
 
-fn send(w: &mut World, from: UserId, to: UserId, body: &str) -> offline_im::world::Outcome {
+fn send(w: &mut World, from: UserId, to: UserId, body: &str) -> offline_im::rules::world::Outcome {
     apply(
         w,
         Event::Send {
@@ -120,7 +120,7 @@ fn inv_007_notification_catches_a_double_and_a_missing_notification() {
         &mut w,
         Event::SignIn {
             user: KEN,
-            presence: offline_im::domain::Presence::Available,
+            presence: offline_im::rules::domain::Presence::Available,
         },
     );
     assert!(check("INV-007", &w).is_ok());
@@ -133,7 +133,7 @@ fn inv_007_notification_catches_a_double_and_a_missing_notification() {
         &mut w,
         Event::SignIn {
             user: KEN,
-            presence: offline_im::domain::Presence::Available,
+            presence: offline_im::rules::domain::Presence::Available,
         },
     );
     w.state.mailboxes[1].items[0].notified = false;
@@ -197,7 +197,7 @@ fn live_world() -> World {
         &mut w,
         Event::SignIn {
             user: KEN,
-            presence: offline_im::domain::Presence::Available,
+            presence: offline_im::rules::domain::Presence::Available,
         },
     );
     let out = send(&mut w, TONY, KEN, "live");
@@ -209,7 +209,7 @@ fn live_world() -> World {
 fn inv_011_unspooled_catches_an_item_for_a_live_message() {
     let mut w = live_world();
     assert!(check("INV-011", &w).is_ok());
-    w.state.spoolers[0].accept(offline_im::domain::MessageId(1), KEN, 0, 1);
+    w.state.spoolers[0].accept(offline_im::rules::domain::MessageId(1), KEN, 0, 1);
     assert_caught("INV-011", &w);
 }
 
@@ -240,7 +240,7 @@ fn settled_pair() -> World {
         &mut w,
         Event::SignIn {
             user: KEN,
-            presence: offline_im::domain::Presence::Available,
+            presence: offline_im::rules::domain::Presence::Available,
         },
     );
     common::assert_invariants(&w);
@@ -264,7 +264,10 @@ fn retirement_drops_settled_items_records_and_notifications() {
     assert_eq!((r.items.len(), r.notifications, r.records), (4, 2, 2));
     assert!(w.state.mailboxes.iter().all(|mb| mb.items.is_empty()));
     assert!(w.state.notifications.is_empty() && w.state.ledger.is_empty());
-    assert_eq!(w.state.ledger.next_id(), offline_im::domain::MessageId(3));
+    assert_eq!(
+        w.state.ledger.next_id(),
+        offline_im::rules::domain::MessageId(3)
+    );
     common::assert_invariants(&w);
 }
 
@@ -291,7 +294,7 @@ fn retirement_keeps_what_an_invariant_still_needs() {
 
     let mut w = live_world();
     assert_eq!(w.state.retire_settled().records, 1);
-    w.state.spoolers[0].accept(offline_im::domain::MessageId(1), KEN, 0, 1);
+    w.state.spoolers[0].accept(offline_im::rules::domain::MessageId(1), KEN, 0, 1);
     let why = check("INV-011", &w).unwrap_err();
     assert!(why.contains("no record"), "{why}");
 }

@@ -8,10 +8,10 @@
 
 mod common;
 
-use offline_im::cmdlets;
-use offline_im::domain::{OrgId, Presence, UserId};
-use offline_im::invariants;
-use offline_im::world::{Event, World};
+use offline_im::rules::cmdlets;
+use offline_im::rules::domain::{OrgId, Presence, UserId};
+use offline_im::rules::invariants;
+use offline_im::rules::world::{Event, World};
 use proptest::prelude::*;
 
 /// Admin commands the generator may run in Contoso.
@@ -205,7 +205,7 @@ fn violated(w: &World) -> Vec<&'static str> {
 
 /// Every record a retired state keeps is referenced by a spool entry, a
 /// request, a response or an item: the ledger follows what is held.
-fn only_referenced_records(s: &offline_im::world::State) -> Result<(), TestCaseError> {
+fn only_referenced_records(s: &offline_im::rules::world::State) -> Result<(), TestCaseError> {
     for r in &s.ledger {
         let m = r.id;
         let held = s.spoolers.iter().any(|sp| sp.find(m).is_some())
@@ -293,10 +293,10 @@ fn retirement_drops_settled_records() {
 /// routes, and notifications.
 #[test]
 fn random_sequences_reach_every_outcome() {
-    use offline_im::dispatch::Route;
-    use offline_im::domain::MessageClass;
-    use offline_im::mailbox::ItemKind;
-    use offline_im::spooler::SpoolStatus;
+    use offline_im::rules::dispatch::Route;
+    use offline_im::rules::domain::MessageClass;
+    use offline_im::rules::mailbox::ItemKind;
+    use offline_im::rules::spooler::SpoolStatus;
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
 

@@ -5,12 +5,12 @@
 mod common;
 
 use common::{BASE, apply, assert_invariants, world};
-use offline_im::cmdlets;
-use offline_im::dispatch::{Route, Unavailable};
-use offline_im::domain::{Build, Folder, MessageClass, MessageId, OrgId, Presence, UserId};
-use offline_im::mailbox::ItemKind;
-use offline_im::spooler::{FailReason, SpoolStatus};
-use offline_im::world::{Event, World};
+use offline_im::rules::cmdlets;
+use offline_im::rules::dispatch::{Route, Unavailable};
+use offline_im::rules::domain::{Build, Folder, MessageClass, MessageId, OrgId, Presence, UserId};
+use offline_im::rules::mailbox::ItemKind;
+use offline_im::rules::spooler::{FailReason, SpoolStatus};
+use offline_im::rules::world::{Event, World};
 
 const TONY: UserId = UserId(0);
 const KEN: UserId = UserId(1);
@@ -37,7 +37,7 @@ fn send(w: &mut World, from: UserId, to: UserId) -> Route {
 }
 
 /// The first delivered item of a mailbox.
-fn delivered_item(mb: &offline_im::mailbox::Mailbox) -> &offline_im::mailbox::Item {
+fn delivered_item(mb: &offline_im::rules::mailbox::Mailbox) -> &offline_im::rules::mailbox::Item {
     mb.items
         .iter()
         .find(|i| i.kind == ItemKind::Delivered)
@@ -640,7 +640,7 @@ fn dec_005_crash_at_each_point_loses_nothing() {
         );
         assert_invariants(&w);
         w.drain().unwrap();
-        offline_im::invariants::settled(&w.deployment, &w.state).unwrap();
+        offline_im::rules::invariants::settled(&w.deployment, &w.state).unwrap();
         assert!(w.state.delivered(MessageId(1)));
         assert_invariants(&w);
     }
@@ -750,8 +750,11 @@ fn dec_012_the_federated_class_is_ipm_note_never_the_misspelt_one() {
     let (_, mut w) = world(BASE);
     send(&mut w, TONY, PAT);
     w.settle_until(200_000).unwrap();
-    let yaml =
-        serde_json::to_string(&offline_im::report::observe(&w.deployment, &w.state)).unwrap();
+    let yaml = serde_json::to_string(&offline_im::formats::report::observe(
+        &w.deployment,
+        &w.state,
+    ))
+    .unwrap();
     assert!(yaml.contains("\"IPM.Note\""));
     assert!(!yaml.contains("MisssedConversation"));
 }
@@ -1045,14 +1048,14 @@ fn dec_028_messages_written_by_different_clients_are_not_ordered() {
     // The same two messages from one writer would violate INV-008.
     let mut corrupt = w.state.clone();
     corrupt.ledger[1].writer = Some(TONY);
-    assert!(offline_im::invariants::ordering(&w.deployment, &corrupt).is_err());
+    assert!(offline_im::rules::invariants::ordering(&w.deployment, &corrupt).is_err());
 }
 
 #[test]
 fn dec_029_the_checker_interleaves_ews_latency_instead_of_timing_it() {
     // The default world's scenario times EWS at 5 s; the checked world uses
     // 0 ms, and a crash can still fall between the request and Exchange.
-    let s = offline_im::scenario::load_path(None).unwrap();
+    let s = offline_im::formats::scenario::load_path(None).unwrap();
     assert_eq!(s.deployment.options.ews_latency_ms, 5_000);
     let m = offline_im::check::CheckModel::new(&s).unwrap();
     assert_eq!(m.deployment.options.ews_latency_ms, 0);

@@ -7,8 +7,8 @@
 
 mod common;
 
-use offline_im::report;
-use offline_im::scenario;
+use offline_im::formats::report;
+use offline_im::formats::scenario;
 
 #[test]
 fn every_scenario_runs_and_matches_its_snapshot() {

@@ -3,9 +3,9 @@
 //! and shards, and the HTML report.
 
 use offline_im::cli::main_with;
-use offline_im::invariants::{INVARIANTS, Invariant};
+use offline_im::rules::invariants::{INVARIANTS, Invariant};
+use offline_im::rules::world::TraceRecord;
 use offline_im::sim::{self, Observer, SimConfig};
-use offline_im::world::TraceRecord;
 
 fn small(seed: u64) -> SimConfig {
     let mut c = SimConfig::default_config();
@@ -102,8 +102,8 @@ fn the_cli_json_is_byte_identical_across_runs() {
 /// A predicate that fails as soon as any Missed Conversations item is
 /// notified: a stand-in for a broken rule, to drive the violation path.
 fn no_notification(
-    _: &offline_im::domain::Deployment,
-    s: &offline_im::world::State,
+    _: &offline_im::rules::domain::Deployment,
+    s: &offline_im::rules::world::State,
 ) -> Result<(), String> {
     match s.notifications.first() {
         None => Ok(()),

@@ -16,11 +16,11 @@ use super::protocol::{
     Answer, ErrorCode, Implementation, LINE_BYTES_MAX, Rejection, call, decode_request, done,
     encode_answer,
 };
-use crate::cmdlets;
-use crate::domain::{Deployment, OrgId, Presence, UserId};
-use crate::report;
-use crate::scenario;
-use crate::world::{Event, Outcome, StepError, World};
+use crate::formats::report;
+use crate::formats::scenario;
+use crate::rules::cmdlets;
+use crate::rules::domain::{Deployment, OrgId, Presence, UserId};
+use crate::rules::world::{Event, Outcome, StepError, World};
 use serde_json::Value;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 
@@ -106,7 +106,7 @@ fn presence(name: &str) -> Result<Presence, Rejection> {
             ErrorCode::UnknownName,
             format!(
                 "found the unknown presence `{name}`, expected one of {}",
-                crate::domain::join_names(Presence::ALL.iter().map(|p| p.name()))
+                crate::rules::domain::join_names(Presence::ALL.iter().map(|p| p.name()))
             ),
         )
     })

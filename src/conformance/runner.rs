@@ -21,9 +21,9 @@ use super::protocol::{
     Answer, Driver, Fault, Op, PROTOCOL, agree, answer_json, call, encode_request, truncate,
 };
 use super::reference::Reference;
-use crate::domain::Deployment;
-use crate::scenario::{self, Scenario, ScenarioError};
-use crate::world::Event;
+use crate::formats::scenario::{self, Scenario, ScenarioError};
+use crate::rules::domain::Deployment;
+use crate::rules::world::Event;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -152,8 +152,8 @@ pub fn deployment_json(text: &str) -> Result<Value, String> {
 /// The op for a scenario event; `None` for the rule book's internal events,
 /// which the protocol leaves to the implementation's own scheduler.
 pub fn op_of(d: &Deployment, e: &Event) -> Option<Op> {
-    let user = |u: &crate::domain::UserId| d.user(*u).name.clone();
-    let org = |o: &crate::domain::OrgId| d.org(*o).name.clone();
+    let user = |u: &crate::rules::domain::UserId| d.user(*u).name.clone();
+    let org = |o: &crate::rules::domain::OrgId| d.org(*o).name.clone();
     Some(match e {
         Event::Send { from, to, body } => Op::Send {
             from: user(from),
@@ -533,7 +533,7 @@ pub fn conform(
     let unknown = || UnknownCase {
         found: opts.only.clone().unwrap_or_default(),
         cases: opts.cases,
-        files: crate::domain::join_names(corpus.iter().map(|c| c.scenario.file.as_str())),
+        files: crate::rules::domain::join_names(corpus.iter().map(|c| c.scenario.file.as_str())),
     };
     let (corpus_sel, gen_sel): (Vec<&CorpusEntry>, Vec<u32>) = match opts.only.as_deref() {
         None => (corpus.iter().collect(), (0..opts.cases).collect()),

@@ -14,13 +14,12 @@
 //! What it deliberately does not do: no rule lives here. Running a scenario
 //! is `World::apply` and `World::settle_until`, nothing else.
 
-use crate::check::Bounds;
-use crate::cmdlets::{self, Parsed};
-use crate::domain::{
+use crate::rules::cmdlets::{self, Parsed};
+use crate::rules::domain::{
     Build, Client, Date, Deployment, DeploymentError, Install, MailboxLocation, Options, Org,
     OrgId, Presence, Profile, ServerVersion, User, UserId,
 };
-use crate::world::{Event, StepError, World};
+use crate::rules::world::{Event, StepError, World};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,8 +28,52 @@ use std::sync::Arc;
 use toml::Spanned;
 
 /// The embedded default scenario (models/default.toml).
-pub const DEFAULT_MODEL: &str = include_str!("../models/default.toml");
+pub const DEFAULT_MODEL: &str = include_str!("../../models/default.toml");
 pub const DEFAULT_MODEL_NAME: &str = "models/default.toml";
+
+/// The bounds of the explored world, from a scenario's `[check]` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Messages sent in all.
+    pub messages_max: u8,
+    /// Sign-ins, sign-outs and presence changes in all.
+    pub user_events_max: u8,
+    /// Client crashes in all (a restart follows a crash and is not counted).
+    pub crashes_max: u8,
+    /// EWS outages in all (recovery is not counted).
+    pub outages_max: u8,
+    /// The presences tried at sign-in and on presence changes.
+    pub presences: Vec<Presence>,
+    /// The users who may send.
+    pub senders: Vec<UserId>,
+    /// Admin events, each of which may happen once, at any point.
+    pub admin: Vec<Event>,
+    /// Reachability probes (`REACH` names) the world must never reach.
+    pub unreachable: Vec<&'static str>,
+    /// The EWS latency the checked world uses (DEC-029): 0 unless the
+    /// `[check]` section says otherwise.
+    pub ews_latency_ms: u64,
+}
+
+impl Bounds {
+    /// At most this many admin cmdlets (they are tracked in a bit set).
+    pub const ADMIN_MAX: usize = 8;
+
+    /// The bounds of a scenario without a `[check]` section.
+    pub fn default_for(d: &Deployment) -> Bounds {
+        Bounds {
+            messages_max: 2,
+            user_events_max: 1,
+            crashes_max: 1,
+            outages_max: 1,
+            presences: vec![Presence::Available, Presence::DoNotDisturb],
+            senders: d.user_ids().collect(),
+            admin: Vec::new(),
+            unreachable: Vec::new(),
+            ews_latency_ms: 0,
+        }
+    }
+}
 
 /// A diagnostic that points into a scenario file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -457,7 +500,7 @@ fn build_check(src: &Source<'_>, d: &Deployment, raw: &RawCheck) -> Result<Bound
     }
     let mut unreachable = Vec::new();
     for name in &raw.unreachable {
-        let Some(probe) = crate::check::REACH
+        let Some(probe) = crate::rules::invariants::REACH
             .iter()
             .find(|r| r.name == name.get_ref())
         else {
@@ -466,7 +509,9 @@ fn build_check(src: &Source<'_>, d: &Deployment, raw: &RawCheck) -> Result<Bound
                 format!(
                     "found check.unreachable = `{}`, expected one of {}",
                     name.get_ref(),
-                    crate::domain::join_names(crate::check::REACH.iter().map(|r| r.name))
+                    crate::rules::domain::join_names(
+                        crate::rules::invariants::REACH.iter().map(|r| r.name)
+                    )
                 ),
             ));
         };
@@ -565,7 +610,7 @@ fn build_deployment(
             ews_published: ro.ews_published,
         });
     }
-    crate::domain::validate_orgs(&orgs).map_err(|e| place(src, raw, &[], e))?;
+    crate::rules::domain::validate_orgs(&orgs).map_err(|e| place(src, raw, &[], e))?;
     if orgs.is_empty() {
         return Err(src.error_at(
             0,
@@ -582,7 +627,7 @@ fn build_deployment(
                     format!(
                         "found the unknown organisation `{}`, expected one of {}",
                         name.get_ref(),
-                        crate::domain::join_names(orgs.iter().map(|o| o.name.as_str()))
+                        crate::rules::domain::join_names(orgs.iter().map(|o| o.name.as_str()))
                     ),
                 )
             })
@@ -614,7 +659,7 @@ fn build_deployment(
                                 "found the unknown site `{}`, expected one of the sites of `{}`: {}",
                                 s.get_ref(),
                                 o.name,
-                                crate::domain::join_names(o.sites.iter().map(String::as_str))
+                                crate::rules::domain::join_names(o.sites.iter().map(String::as_str))
                             ),
                         )
                     })?,
@@ -694,7 +739,7 @@ fn parse_presence(src: &Source<'_>, p: &Spanned<String>) -> Result<Presence, Sce
             format!(
                 "found the presence `{}`, expected one of {}",
                 p.get_ref(),
-                crate::domain::join_names(Presence::ALL.iter().map(|p| p.name()))
+                crate::rules::domain::join_names(Presence::ALL.iter().map(|p| p.name()))
             ),
         )
     })

@@ -26,14 +26,14 @@
 //! model checker (every enabled event), the simulator (seeded choices) and
 //! the conformance runner (a test case).
 
-use crate::cmdlets::{self, CmdletError, Parsed};
-use crate::dispatch::{self, Facts, RecipientState, Route, Unavailable, WriterFacts};
-use crate::domain::{
+use crate::rules::cmdlets::{self, CmdletError, Parsed};
+use crate::rules::dispatch::{self, Facts, RecipientState, Route, Unavailable, WriterFacts};
+use crate::rules::domain::{
     Deployment, Folder, MailboxLocation, MessageClass, MessageId, OrgId, Presence, UserId,
 };
-use crate::mailbox::{self, Item, ItemKind, Mailbox};
-use crate::policy::{self, OrgConfig, SwitchVerdict};
-use crate::spooler::{FailReason, SpoolStatus, Spooler};
+use crate::rules::mailbox::{self, Item, ItemKind, Mailbox};
+use crate::rules::policy::{self, OrgConfig, SwitchVerdict};
+use crate::rules::spooler::{FailReason, SpoolStatus, Spooler};
 use serde::Serialize;
 use std::fmt;
 use std::sync::Arc;
@@ -1057,7 +1057,7 @@ fn exchange_process(
     // folder was getting filled with messages ... Exchange On-Premises
     // mailboxes ... fixed in all C2R channels as of 6/14/2016" (OIM-014).
     if writer.mailbox == MailboxLocation::OnPremises
-        && writer.client.released < crate::domain::Date::DRAFTS_FIX
+        && writer.client.released < crate::rules::domain::Date::DRAFTS_FIX
     {
         s.mailboxes[req.writer.0 as usize]
             .store(item(ItemKind::Draft, mailbox::DRAFT_FOLDERS), false);

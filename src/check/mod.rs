@@ -34,63 +34,17 @@
 //! different bodies (the body is `m<n>`, as no rule reads it), and it does
 //! not model time passing with nothing due (no rule depends on it).
 
-use crate::dispatch::Route;
-use crate::domain::{Deployment, Folder, Presence, UserId};
-use crate::invariants::{EXPECTATIONS, INVARIANTS, Invariant, LIVENESS};
-use crate::report::{self, Observation};
-use crate::scenario::{Scenario, ScenarioError};
-use crate::spooler::SpoolStatus;
-use crate::world::{Event, Log, State, World, step};
+use crate::formats::report::{self, Observation};
+use crate::formats::scenario::{Bounds, Scenario, ScenarioError};
+use crate::rules::domain::{Deployment, UserId};
+use crate::rules::invariants::{EXPECTATIONS, INVARIANTS, Invariant, LIVENESS, REACH};
+use crate::rules::world::{Event, Log, State, World, step};
 use serde::Serialize;
 use stateright::{Checker, Model, Property, Representative};
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// The bounds of the explored world, from a scenario's `[check]` section.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Bounds {
-    /// Messages sent in all.
-    pub messages_max: u8,
-    /// Sign-ins, sign-outs and presence changes in all.
-    pub user_events_max: u8,
-    /// Client crashes in all (a restart follows a crash and is not counted).
-    pub crashes_max: u8,
-    /// EWS outages in all (recovery is not counted).
-    pub outages_max: u8,
-    /// The presences tried at sign-in and on presence changes.
-    pub presences: Vec<Presence>,
-    /// The users who may send.
-    pub senders: Vec<UserId>,
-    /// Admin events, each of which may happen once, at any point.
-    pub admin: Vec<Event>,
-    /// Reachability probes (`REACH` names) the world must never reach.
-    pub unreachable: Vec<&'static str>,
-    /// The EWS latency the checked world uses (DEC-029): 0 unless the
-    /// `[check]` section says otherwise.
-    pub ews_latency_ms: u64,
-}
-
-impl Bounds {
-    /// At most this many admin cmdlets (they are tracked in a bit set).
-    pub const ADMIN_MAX: usize = 8;
-
-    /// The bounds of a scenario without a `[check]` section.
-    pub fn default_for(d: &Deployment) -> Bounds {
-        Bounds {
-            messages_max: 2,
-            user_events_max: 1,
-            crashes_max: 1,
-            outages_max: 1,
-            presences: vec![Presence::Available, Presence::DoNotDisturb],
-            senders: d.user_ids().collect(),
-            admin: Vec::new(),
-            unreachable: Vec::new(),
-            ews_latency_ms: 0,
-        }
-    }
-}
 
 /// What is left of each bounded kind of external event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -482,81 +436,6 @@ const REACH_FNS: [Condition; 12] = [
     reach::<11>,
 ];
 const _: () = assert!(REACH_FNS.len() == REACH.len());
-
-/// A reachability probe: a `sometimes` property that shows a behaviour is
-/// explored at all.
-pub struct Reach {
-    pub name: &'static str,
-    pub check: fn(&Deployment, &State) -> bool,
-}
-
-fn any_route(s: &State, f: impl Fn(Route) -> bool) -> bool {
-    s.ledger.iter().any(|r| f(r.route))
-}
-
-fn any_in(s: &State, f: Folder) -> bool {
-    s.mailboxes
-        .iter()
-        .any(|mb| mb.in_folder(f).next().is_some())
-}
-
-/// Every reachability probe, in report order.
-pub const REACH: &[Reach] = &[
-    Reach {
-        name: "route live",
-        check: |_, s| any_route(s, |r| r == Route::Live),
-    },
-    Reach {
-        name: "route offline",
-        check: |_, s| any_route(s, |r| r == Route::Offline),
-    },
-    Reach {
-        name: "route missed-message",
-        check: |_, s| any_route(s, |r| r == Route::MissedMessage),
-    },
-    Reach {
-        name: "route unavailable",
-        check: |_, s| any_route(s, |r| matches!(r, Route::Unavailable(_))),
-    },
-    Reach {
-        name: "folder Inbox",
-        check: |_, s| any_in(s, Folder::Inbox),
-    },
-    Reach {
-        name: "folder Drafts",
-        check: |_, s| any_in(s, Folder::Drafts),
-    },
-    Reach {
-        name: "folder Sent Items",
-        check: |_, s| any_in(s, Folder::SentItems),
-    },
-    Reach {
-        name: "folder Conversation History",
-        check: |_, s| any_in(s, Folder::ConversationHistory),
-    },
-    Reach {
-        name: "folder Missed Conversations",
-        check: |_, s| any_in(s, Folder::MissedConversations),
-    },
-    Reach {
-        name: "entry kept as failed",
-        check: |_, s| {
-            s.spoolers.iter().any(|sp| {
-                sp.entries
-                    .iter()
-                    .any(|e| matches!(e.status, SpoolStatus::Failed(_)))
-            })
-        },
-    },
-    Reach {
-        name: "sign-in notification",
-        check: |_, s| !s.notifications.is_empty(),
-    },
-    Reach {
-        name: "request orphaned by a crash",
-        check: |_, s| s.requests.iter().any(|r| r.orphaned),
-    },
-];
 
 /// How to run the checker.
 #[derive(Clone, Copy, Debug)]

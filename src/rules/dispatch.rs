@@ -20,8 +20,8 @@
 //! What it deliberately does not do: it does not touch the spooler or the
 //! mailbox; `world` applies the decision.
 
-use crate::domain::{Build, Install, MailboxLocation, Presence};
-use crate::policy::SwitchVerdict;
+use crate::rules::domain::{Build, Install, MailboxLocation, Presence};
+use crate::rules::policy::SwitchVerdict;
 use serde::Serialize;
 
 /// Why an IM could not be sent, or why a client may not write offline
@@ -249,22 +249,22 @@ pub fn decide(f: &Facts) -> Decision {
 /// allocation test share it.
 pub fn mixed_batch() -> Vec<Facts> {
     let good = WriterFacts {
-        install: crate::domain::Install::C2r,
-        build: crate::domain::Build::ON_PREMISES_MIN,
-        mailbox: crate::domain::MailboxLocation::OnPremises,
+        install: crate::rules::domain::Install::C2r,
+        build: crate::rules::domain::Build::ON_PREMISES_MIN,
+        mailbox: crate::rules::domain::MailboxLocation::OnPremises,
         ews_published: true,
         auto_archiving: true,
-        switch: crate::policy::SwitchVerdict::On,
+        switch: crate::rules::policy::SwitchVerdict::On,
         spool_full: false,
     };
     let writers = [
         good,
         WriterFacts {
-            install: crate::domain::Install::Msi,
+            install: crate::rules::domain::Install::Msi,
             ..good
         },
         WriterFacts {
-            build: crate::domain::Build::OFFLINE_IM_MIN,
+            build: crate::rules::domain::Build::OFFLINE_IM_MIN,
             ..good
         },
         WriterFacts {
@@ -272,11 +272,11 @@ pub fn mixed_batch() -> Vec<Facts> {
             ..good
         },
         WriterFacts {
-            switch: crate::policy::SwitchVerdict::Off,
+            switch: crate::rules::policy::SwitchVerdict::Off,
             ..good
         },
     ];
-    let mut recipients: Vec<RecipientState> = crate::domain::Presence::ALL
+    let mut recipients: Vec<RecipientState> = crate::rules::domain::Presence::ALL
         .iter()
         .map(|p| RecipientState::SignedIn(*p))
         .collect();

@@ -5,14 +5,11 @@
 //! Exit codes: 0 conforms, 1 a difference from the reference, 2 bad input
 //! (flags, an unknown `--case`), 3 an implementation fault.
 
-use crate::cli::{EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATION};
+use super::exit::{EXIT_BAD_INPUT, EXIT_FAULT, EXIT_OK, EXIT_VIOLATION};
 use crate::conformance::{self, ConformOptions, Outcome, Process, Reference};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// Exit code for an implementation that broke the protocol.
-pub const EXIT_FAULT: u8 = 3;
 
 /// The flags of `conform`.
 #[derive(clap::Args, Debug)]

@@ -19,7 +19,7 @@
 //! may be made (that is `dispatch::gate` and `spooler`), and it does not
 //! notify (that is `world`, at sign-in).
 
-use crate::domain::{Folder, FolderSet, MessageClass, MessageId, UserId};
+use crate::rules::domain::{Folder, FolderSet, MessageClass, MessageId, UserId};
 use serde::Serialize;
 
 /// What an item is to the mailbox that holds it.
@@ -76,10 +76,11 @@ pub fn delivered_folders(class: MessageClass) -> FolderSet {
 /// Whether delivering a message leaves the writer an archive copy
 /// (DEC-008): only offline messages, and only from Server-profile writers.
 pub fn keeps_sender_copy(
-    route: crate::dispatch::Route,
-    writer_profile: crate::domain::Profile,
+    route: crate::rules::dispatch::Route,
+    writer_profile: crate::rules::domain::Profile,
 ) -> bool {
-    route == crate::dispatch::Route::Offline && writer_profile == crate::domain::Profile::Server
+    route == crate::rules::dispatch::Route::Offline
+        && writer_profile == crate::rules::domain::Profile::Server
 }
 
 /// Where the sender's archive copy goes (DEC-008).

@@ -13,12 +13,12 @@
 //! What it deliberately does not do: decide anything. It reads the state
 //! and the trace that `world::step` produced.
 
-use crate::domain::{Deployment, Folder};
-use crate::invariants;
-use crate::mailbox::ItemKind;
-use crate::scenario::{Scenario, ScenarioError, TimedEvent};
-use crate::spooler::SpoolStatus;
-use crate::world::{Event, SettleError, State, World};
+use crate::formats::scenario::{Scenario, ScenarioError, TimedEvent};
+use crate::rules::domain::{Deployment, Folder};
+use crate::rules::invariants;
+use crate::rules::mailbox::ItemKind;
+use crate::rules::spooler::SpoolStatus;
+use crate::rules::world::{Event, SettleError, State, World};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -147,9 +147,13 @@ pub struct RouteView {
 
 /// How a send was routed, with the reason for an unavailable route or for
 /// a fallback (a DND or Presenting recipient whose client cannot file it).
-pub fn route_view(s: &State, id: crate::domain::MessageId, r: crate::dispatch::Route) -> RouteView {
+pub fn route_view(
+    s: &State,
+    id: crate::rules::domain::MessageId,
+    r: crate::rules::dispatch::Route,
+) -> RouteView {
     let reason = match r {
-        crate::dispatch::Route::Unavailable(why) => Some(why),
+        crate::rules::dispatch::Route::Unavailable(why) => Some(why),
         _ => s.record(id).fallback,
     };
     RouteView {
@@ -201,7 +205,7 @@ pub enum RunError {
 
 /// A person-readable one-line description of an event.
 pub fn describe(d: &Deployment, e: &Event) -> String {
-    let n = |u: &crate::domain::UserId| d.user(*u).name.clone();
+    let n = |u: &crate::rules::domain::UserId| d.user(*u).name.clone();
     match e {
         Event::Send { from, to, body } => format!("send {} -> {}: {body:?}", n(from), n(to)),
         Event::SignIn { user, presence } => format!("sign in {} as {}", n(user), presence.name()),

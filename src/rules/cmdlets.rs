@@ -19,8 +19,10 @@
 //! client-policy setting other than `EnableIMAutoArchiving`. Those are
 //! rejected with a clear error rather than silently ignored.
 
-use crate::domain::{Deployment, OrgId, Profile, UserId};
-use crate::policy::{ClientPolicy, ImConfiguration, OrgConfig, Scope, im_configuration_exists};
+use crate::rules::domain::{Deployment, OrgId, Profile, UserId};
+use crate::rules::policy::{
+    ClientPolicy, ImConfiguration, OrgConfig, Scope, im_configuration_exists,
+};
 use std::fmt;
 
 /// A rejected command line.
@@ -675,7 +677,7 @@ pub fn apply(
                 format!(
                     "one of the sites of `{}`: {}",
                     org.name,
-                    crate::domain::join_names(org.sites.iter().map(String::as_str))
+                    crate::rules::domain::join_names(org.sites.iter().map(String::as_str))
                 ),
             )),
         }
@@ -856,7 +858,7 @@ pub fn apply(
                             format!("the unknown policy `{name}`"),
                             format!(
                                 "an existing per-user policy: {} (create it with New-CsClientPolicy -Identity {name})",
-                                crate::domain::join_names(
+                                crate::rules::domain::join_names(
                                     config.client_policies.values().filter_map(|p| {
                                         match &p.identity {
                                             Scope::Tag(t) => Some(t.as_str()),
@@ -908,7 +910,7 @@ pub fn apply(
 }
 
 fn org_user_names(deployment: &Deployment, org: OrgId) -> String {
-    crate::domain::join_names(
+    crate::rules::domain::join_names(
         deployment
             .users
             .iter()

@@ -2,9 +2,9 @@
 //! trace file, the HTML report, swarms and shards. Split from `cli` to keep
 //! each file about one thing; it holds no rule.
 
-use crate::cli::{EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATION};
+use super::exit::{EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATION};
+use crate::rules::world::TraceRecord;
 use crate::sim::{self, Observer, SimConfig};
-use crate::world::TraceRecord;
 use std::io::Write;
 use std::path::PathBuf;
 

@@ -11,15 +11,15 @@
 //! one state; it is checked by draining a world (`World::drain`) and then
 //! asserting `settled`, below.
 
-use crate::dispatch::Route;
-use crate::domain::{
+use crate::rules::dispatch::Route;
+use crate::rules::domain::{
     Build, Date, Deployment, Folder, FolderSet, Install, MailboxLocation, MessageClass, MessageId,
     Profile,
 };
-use crate::mailbox::ItemKind;
-use crate::policy::SwitchVerdict;
-use crate::spooler::SpoolStatus;
-use crate::world::{MessageRecord, State};
+use crate::rules::mailbox::ItemKind;
+use crate::rules::policy::SwitchVerdict;
+use crate::rules::spooler::SpoolStatus;
+use crate::rules::world::{MessageRecord, State};
 
 /// One named invariant.
 #[derive(Clone, Copy)]
@@ -565,10 +565,86 @@ pub fn settled_delivery(_d: &Deployment, s: &State) -> Result<(), String> {
 pub fn settled_notified(_d: &Deployment, s: &State) -> Result<(), String> {
     for mb in &s.mailboxes {
         for item in &mb.items {
-            ensure(!crate::world::notifies(item) || item.notified, || {
-                format!("LIVE-002: {} was never notified", item.message)
-            })?;
+            ensure(
+                !crate::rules::world::notifies(item) || item.notified,
+                || format!("LIVE-002: {} was never notified", item.message),
+            )?;
         }
     }
     Ok(())
 }
+
+/// A reachability probe: a `sometimes` property that shows a behaviour is
+/// explored at all.
+pub struct Reach {
+    pub name: &'static str,
+    pub check: fn(&Deployment, &State) -> bool,
+}
+
+fn any_route(s: &State, f: impl Fn(Route) -> bool) -> bool {
+    s.ledger.iter().any(|r| f(r.route))
+}
+
+fn any_in(s: &State, f: Folder) -> bool {
+    s.mailboxes
+        .iter()
+        .any(|mb| mb.in_folder(f).next().is_some())
+}
+
+/// Every reachability probe, in report order.
+pub const REACH: &[Reach] = &[
+    Reach {
+        name: "route live",
+        check: |_, s| any_route(s, |r| r == Route::Live),
+    },
+    Reach {
+        name: "route offline",
+        check: |_, s| any_route(s, |r| r == Route::Offline),
+    },
+    Reach {
+        name: "route missed-message",
+        check: |_, s| any_route(s, |r| r == Route::MissedMessage),
+    },
+    Reach {
+        name: "route unavailable",
+        check: |_, s| any_route(s, |r| matches!(r, Route::Unavailable(_))),
+    },
+    Reach {
+        name: "folder Inbox",
+        check: |_, s| any_in(s, Folder::Inbox),
+    },
+    Reach {
+        name: "folder Drafts",
+        check: |_, s| any_in(s, Folder::Drafts),
+    },
+    Reach {
+        name: "folder Sent Items",
+        check: |_, s| any_in(s, Folder::SentItems),
+    },
+    Reach {
+        name: "folder Conversation History",
+        check: |_, s| any_in(s, Folder::ConversationHistory),
+    },
+    Reach {
+        name: "folder Missed Conversations",
+        check: |_, s| any_in(s, Folder::MissedConversations),
+    },
+    Reach {
+        name: "entry kept as failed",
+        check: |_, s| {
+            s.spoolers.iter().any(|sp| {
+                sp.entries
+                    .iter()
+                    .any(|e| matches!(e.status, SpoolStatus::Failed(_)))
+            })
+        },
+    },
+    Reach {
+        name: "sign-in notification",
+        check: |_, s| !s.notifications.is_empty(),
+    },
+    Reach {
+        name: "request orphaned by a crash",
+        check: |_, s| s.requests.iter().any(|r| r.orphaned),
+    },
+];

@@ -20,7 +20,7 @@
 //! What it deliberately does not do: it never talks to Exchange; `world`
 //! moves requests and responses between the spooler and `mailbox`.
 
-use crate::domain::{MessageId, UserId};
+use crate::rules::domain::{MessageId, UserId};
 use serde::Serialize;
 
 /// Why an entry is kept as failed.

@@ -21,7 +21,7 @@
 //! What it deliberately does not do: it does not parse command lines (that
 //! is `cmdlets`) and it does not decide routes (that is `dispatch`).
 
-use crate::domain::{Deployment, Org, Profile, UserId};
+use crate::rules::domain::{Deployment, Org, Profile, UserId};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;

@@ -27,15 +27,15 @@
 //! What it deliberately does not do: decide routes or deliveries (the rule
 //! book does), or use the eager scheduler, which scans every user per step.
 
-use crate::dispatch::Route;
-use crate::domain::{
+use crate::rules::dispatch::Route;
+use crate::rules::domain::{
     Build, Client, Date, Deployment, Install, MailboxLocation, Options, Org, OrgId, Presence,
     Profile, ServerVersion, User, UserId,
 };
-use crate::invariants::{self, Invariant};
-use crate::mailbox::{Item, ItemKind};
-use crate::spooler::SpoolStatus;
-use crate::world::{Event, StepError, World};
+use crate::rules::invariants::{self, Invariant};
+use crate::rules::mailbox::{Item, ItemKind};
+use crate::rules::spooler::SpoolStatus;
+use crate::rules::world::{Event, StepError, World};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -45,7 +45,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 /// The embedded default workload.
-pub const DEFAULT_CONFIG: &str = include_str!("../models/sim/workday.toml");
+pub const DEFAULT_CONFIG: &str = include_str!("../../models/sim/workday.toml");
 pub const DEFAULT_CONFIG_NAME: &str = "models/sim/workday.toml";
 
 const MINUTE_MS: u64 = 60_000;
@@ -173,7 +173,7 @@ impl SimConfig {
             "users",
             self.users.into(),
             2,
-            crate::domain::USERS_MAX as u64,
+            crate::rules::domain::USERS_MAX as u64,
         )?;
         int("orgs", self.orgs.into(), 1, 64)?;
         int("hours", self.hours.into(), 1, 24 * 7)?;
@@ -483,7 +483,7 @@ pub const LAST_EVENTS_MAX: usize = 20;
 /// Observers of a run: progress in virtual minutes, and trace lines.
 pub trait Observer {
     fn progress(&mut self, _now_ms: u64, _end_ms: u64) {}
-    fn trace(&mut self, _line: &crate::world::TraceRecord) {}
+    fn trace(&mut self, _line: &crate::rules::world::TraceRecord) {}
     fn wants_trace(&self) -> bool {
         false
     }
@@ -550,7 +550,7 @@ impl<O: Observer> Sim<'_, O> {
     }
 
     /// Applies an event; returns its outcome or the rule book's refusal.
-    fn apply(&mut self, e: &Event) -> Result<crate::world::Outcome, StepError> {
+    fn apply(&mut self, e: &Event) -> Result<crate::rules::world::Outcome, StepError> {
         let out = self.world.apply(e);
         if out.is_ok() {
             self.summary.events += 1;
@@ -561,7 +561,7 @@ impl<O: Observer> Sim<'_, O> {
             self.recent.push_back(format!(
                 "[{} ms] {}",
                 self.world.state.clock_ms,
-                crate::report::describe(&d, e)
+                crate::formats::report::describe(&d, e)
             ));
         }
         if self.observer.wants_trace() {
@@ -946,7 +946,7 @@ fn switch_offline_im(org: OrgId, on: bool) -> Event {
         "Set-CsImConfiguration -EnableOfflineIM ${}",
         if on { "True" } else { "False" }
     );
-    let parsed = crate::cmdlets::parse(&text)
+    let parsed = crate::rules::cmdlets::parse(&text)
         .unwrap_or_else(|e| unreachable!("a fixed, tested command line parses: {e}"));
     Event::Admin {
         org,

@@ -34,10 +34,10 @@
 //! What it deliberately does not do: send anything, or model the EWS
 //! response. The world's `exchange-process` event stands for Exchange.
 
-use crate::dispatch::Route;
-use crate::domain::{Deployment, Folder, MessageClass, MessageId};
-use crate::mailbox;
-use crate::world::State;
+use crate::rules::dispatch::Route;
+use crate::rules::domain::{Deployment, Folder, MessageClass, MessageId};
+use crate::rules::mailbox;
+use crate::rules::world::State;
 use quick_xml::events::Event as XmlEvent;
 use std::borrow::Cow;
 

@@ -1,0 +1,15 @@
+//! The exit codes of every subcommand, in one place (README.md lists them).
+
+/// Exit code for success; for `check`, every property holds.
+pub const EXIT_OK: u8 = 0;
+/// Exit code for a violation: the reference broke one of its own
+/// invariants (`run`), a property is violated or a probe not reached
+/// (`check`), an invariant broke (`simulate`), or the implementation differs
+/// from the reference (`conform`).
+pub const EXIT_VIOLATION: u8 = 1;
+/// Exit code for bad input: an unreadable or invalid file, a rejected
+/// cmdlet or event, or bad flags.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code for an implementation that broke the protocol (`conform` and
+/// `snapshot` only): it exited, answered garbage, or timed out.
+pub const EXIT_FAULT: u8 = 3;

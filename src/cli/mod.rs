@@ -1,0 +1,147 @@
+//! The command-line interface: argument parsing with clap, one file per
+//! subcommand, and the exit codes in one place (`exit`).
+//!
+//! Exit codes (documented in README.md and in `exit`):
+//! - 0: the run succeeded;
+//! - 1: the reference model violated one of its own invariants (a bug in
+//!   this crate, reported with the step and the invariant id), `check` or
+//!   `simulate` found a violation, or `conform` found a difference;
+//! - 2: bad input: an unreadable or invalid scenario, a rejected cmdlet or
+//!   event, or bad flags (clap's own usage errors also exit 2);
+//! - 3: `conform` and `snapshot` only: the implementation under test broke
+//!   the protocol (exited, answered garbage, or timed out).
+//!
+//! What it may import: everything below it (the drivers, the formats and
+//! the rule book). Nothing imports it but `main.rs`; a subcommand's file
+//! imports only `exit` among its siblings.
+//!
+//! What it deliberately does not do: no rule and no formatting of results
+//! lives here; it calls the drivers and the formats and maps what they
+//! return to exit codes.
+
+mod check;
+mod conform;
+mod exit;
+mod input;
+mod run;
+mod simulate;
+
+pub use conform::{ConformArgs, SnapshotArgs, shell_quote};
+pub use exit::{EXIT_BAD_INPUT, EXIT_FAULT, EXIT_OK, EXIT_VIOLATION};
+pub use simulate::SimArgs;
+
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "offline-im",
+    version,
+    about = "Executable specification of Skype for Business offline IM"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a scenario file and print each step's outcome.
+    Run {
+        /// The scenario (models/*.toml); the embedded models/default.toml if omitted.
+        scenario: Option<PathBuf>,
+        /// Print the report as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Model-check a world over every interleaving of its events.
+    Check {
+        /// The model (models/*.toml with a [check] section); the embedded
+        /// models/default.toml if omitted.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Checker threads; counterexamples are shortest and reproducible
+        /// with one thread.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: u16,
+        /// Stop exploring below this depth (a bounded check).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        depth: Option<u32>,
+        /// Explore breadth-first without symmetry reduction even when some
+        /// users are interchangeable.
+        #[arg(long)]
+        no_symmetry: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Simulate a large deployment over virtual hours, with faults.
+    Simulate(SimArgs),
+    /// Check an implementation against the reference over offline-im/1.
+    Conform(ConformArgs),
+    /// Write an implementation's corpus transcripts as insta .snap files.
+    Snapshot(SnapshotArgs),
+    /// Serve the reference model over offline-im/1 on stdin and stdout.
+    Serve,
+    /// Print the JSON Schema of offline-im/1.
+    Schema,
+    /// Serve stateright's Explorer for the model, to click through states.
+    Explore {
+        /// The model; the embedded models/default.toml if omitted.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: String,
+    },
+}
+
+/// Runs the CLI with the given arguments, writing to `out` and `err`, and
+/// returns the exit code.
+pub fn main_with(
+    args: impl IntoIterator<Item = String>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_OK
+            };
+            let text = e.render().to_string();
+            let _ = if e.use_stderr() {
+                write!(err, "{text}")
+            } else {
+                write!(out, "{text}")
+            };
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Run { scenario, json } => run::run(scenario, json, out, err),
+        Command::Check {
+            model,
+            threads,
+            depth,
+            no_symmetry,
+            json,
+        } => {
+            let opts = crate::check::CheckOptions {
+                threads: usize::from(threads),
+                depth_max: depth.map(|d| d as usize),
+                symmetry: !no_symmetry,
+            };
+            check::check(model, opts, json, out, err)
+        }
+        Command::Explore { model, addr } => check::explore(model, &addr, out, err),
+        Command::Simulate(args) => simulate::simulate(args, out, err),
+        Command::Conform(args) => conform::conform(args, out, err),
+        Command::Snapshot(args) => conform::snapshot(args, out, err),
+        Command::Serve => conform::serve(out, err),
+        Command::Schema => conform::schema(out),
+    }
+}
