@@ -1,0 +1,270 @@
+//! The import rule of the layout (README.md, "Code map"): every arrow points
+//! down, from the CLI to the drivers, from the drivers to the formats and
+//! the rule book, and from the formats to the rule book; no driver names
+//! another; and no module, at any depth, takes part in an import cycle.
+//!
+//! The test reads `src/` as text. A module is named by its path from the
+//! crate root (`rules::world`, `formats::scenario`, `cli::conform`); an
+//! import is every `crate::…` path and every `super::…` path in a file,
+//! resolved to the longest module it names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The rooms of the layout, and which other rooms each may import.
+const MAY_IMPORT: [(&str, &[&str]); 6] = [
+    ("rules", &[]),
+    ("formats", &["rules"]),
+    ("check", &["rules", "formats"]),
+    ("sim", &["rules", "formats"]),
+    ("conformance", &["rules", "formats"]),
+    ("cli", &["rules", "formats", "check", "sim", "conformance"]),
+];
+
+/// Every `.rs` file under `dir`, sorted.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("src/ is readable") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The module path of a file: `src/rules/world/mod.rs` is `rules::world`,
+/// `src/cli/exit.rs` is `cli::exit`, `src/lib.rs` is the empty path.
+fn module_of(src: &Path, file: &Path) -> Vec<String> {
+    let rel = file.strip_prefix(src).expect("a file under src/");
+    let mut parts: Vec<String> = rel
+        .iter()
+        .map(|p| p.to_string_lossy().trim_end_matches(".rs").to_string())
+        .collect();
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
+        parts.pop();
+    }
+    parts
+}
+
+/// The code of a file without its comments, so that a doc that names a
+/// driver ("the model checker calls this") is not an import.
+fn code_of(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.find("//") {
+            Some(i) => &line[..i],
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every path that follows `prefix` in `code` (`crate::rules::world::step`
+/// gives `["rules", "world", "step"]`).
+fn paths_after<'a>(code: &'a str, prefix: &str) -> Vec<Vec<&'a str>> {
+    let mut out = Vec::new();
+    let mut rest = code;
+    while let Some(i) = rest.find(prefix) {
+        let boundary = i == 0 || !rest[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+        let after = &rest[i + prefix.len()..];
+        if boundary {
+            let end = after
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .unwrap_or(after.len());
+            out.push(after[..end].split("::").filter(|s| !s.is_empty()).collect());
+        }
+        rest = after;
+    }
+    out
+}
+
+/// The module graph of `src/`: each module and the modules it imports.
+fn import_graph() -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let files = rust_files(&src);
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_of(&src, f)).collect();
+    // The longest known module that a path names.
+    let resolve = |path: Vec<String>| -> Option<Vec<String>> {
+        (1..=path.len())
+            .rev()
+            .map(|n| path[..n].to_vec())
+            .find(|m| modules.contains(m))
+    };
+    let mut graph = BTreeMap::new();
+    for file in &files {
+        let module = module_of(&src, file);
+        let text = std::fs::read_to_string(file).expect("a readable source file");
+        let code = code_of(&text);
+        assert!(
+            !code.contains("crate::{"),
+            "{}: a grouped `crate::{{…}}` import hides its arrows from this test; name each module",
+            file.display()
+        );
+        let is_mod_rs = file.ends_with("mod.rs");
+        let parent: Vec<String> = if is_mod_rs {
+            module.clone()
+        } else {
+            module[..module.len().saturating_sub(1)].to_vec()
+        };
+        let mut imports = BTreeSet::new();
+        for path in paths_after(&code, "crate::") {
+            let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+            imports.extend(resolve(path));
+        }
+        for path in paths_after(&code, "super::") {
+            // `super::` in a `mod.rs` or a leaf file names a sibling of the
+            // file's own module; inline `mod tests` use `super::*`, which
+            // names the file itself and adds no arrow.
+            let base = if is_mod_rs {
+                module[..module.len().saturating_sub(1)].to_vec()
+            } else {
+                parent.clone()
+            };
+            let mut full = base;
+            full.extend(path.iter().map(|s| s.to_string()));
+            imports.extend(resolve(full));
+        }
+        // A parent that uses a child it declares (`mod conform;` and then
+        // `conform::run(…)`) depends on it, so a child that imports its
+        // parent back closes a cycle.
+        for line in code.lines() {
+            let declared = line
+                .trim()
+                .trim_start_matches("pub ")
+                .strip_prefix("mod ")
+                .and_then(|rest| rest.strip_suffix(';'));
+            if let Some(child) = declared
+                && !paths_after(&code, &format!("{child}::")).is_empty()
+            {
+                let mut full = if is_mod_rs {
+                    module.clone()
+                } else {
+                    parent.clone()
+                };
+                full.push(child.to_string());
+                imports.extend(resolve(full));
+            }
+        }
+        imports.remove(&module);
+        graph.insert(module, imports);
+    }
+    graph
+}
+
+#[test]
+fn every_import_points_down() {
+    let graph = import_graph();
+    let rooms: BTreeMap<&str, &[&str]> = MAY_IMPORT.into_iter().collect();
+    let mut wrong = Vec::new();
+    for (module, imports) in &graph {
+        let Some(room) = module.first() else {
+            continue; // lib.rs and main.rs sit above every room.
+        };
+        let allowed = rooms.get(room.as_str()).unwrap_or_else(|| {
+            panic!("src/{room} is not a room of the layout: add it to MAY_IMPORT")
+        });
+        for import in imports {
+            let target = import.first().map(String::as_str).unwrap_or("");
+            if target != room && !allowed.contains(&target) {
+                wrong.push(format!(
+                    "{} imports {}",
+                    module.join("::"),
+                    import.join("::")
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "imports that point up or sideways:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_rule_book_imports_only_itself() {
+    let graph = import_graph();
+    let rule_modules: Vec<_> = graph
+        .keys()
+        .filter(|m| m.first().is_some_and(|r| r == "rules"))
+        .collect();
+    assert!(
+        rule_modules.len() >= 8,
+        "the rule book has only {} modules: the test reads the wrong folder",
+        rule_modules.len()
+    );
+    for module in rule_modules {
+        for import in &graph[module] {
+            assert_eq!(
+                import.first().map(String::as_str),
+                Some("rules"),
+                "{} imports {}",
+                module.join("::"),
+                import.join("::")
+            );
+        }
+    }
+}
+
+#[test]
+fn no_module_takes_part_in_an_import_cycle() {
+    let graph = import_graph();
+    // Depth-first search with three colours; a grey module reached again
+    // closes a cycle, which the stack spells out.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Colour {
+        White,
+        Grey,
+        Black,
+    }
+    let mut colour: BTreeMap<&Vec<String>, Colour> =
+        graph.keys().map(|m| (m, Colour::White)).collect();
+    fn visit<'a>(
+        m: &'a Vec<String>,
+        graph: &'a BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
+        colour: &mut BTreeMap<&'a Vec<String>, Colour>,
+        stack: &mut Vec<&'a Vec<String>>,
+    ) -> Option<String> {
+        colour.insert(m, Colour::Grey);
+        stack.push(m);
+        for next in graph.get(m).into_iter().flatten() {
+            let Some((key, _)) = graph.get_key_value(next) else {
+                continue;
+            };
+            match colour[key] {
+                Colour::Grey => {
+                    let from = stack.iter().position(|s| *s == key).unwrap_or(0);
+                    let mut cycle: Vec<String> =
+                        stack[from..].iter().map(|s| s.join("::")).collect();
+                    cycle.push(key.join("::"));
+                    return Some(cycle.join(" -> "));
+                }
+                Colour::White => {
+                    if let Some(cycle) = visit(key, graph, colour, stack) {
+                        return Some(cycle);
+                    }
+                }
+                Colour::Black => {}
+            }
+        }
+        stack.pop();
+        colour.insert(m, Colour::Black);
+        None
+    }
+    let modules: Vec<&Vec<String>> = graph.keys().collect();
+    for m in modules {
+        if colour[m] == Colour::White {
+            let mut stack = Vec::new();
+            if let Some(cycle) = visit(m, &graph, &mut colour, &mut stack) {
+                panic!("import cycle: {cycle}");
+            }
+        }
+    }
+    assert!(graph.len() >= 25, "only {} modules read", graph.len());
+}
