@@ -646,6 +646,36 @@ fn dec_005_crash_at_each_point_loses_nothing() {
     }
 }
 
+/// DEC-005 (amended in issue 15): a crash and restart before pickup leave
+/// a waiting entry's due time as it was, two minutes after the send; only
+/// an entry that was in flight is re-timed from the restart.
+#[test]
+fn dec_005_a_waiting_entry_keeps_its_due_time_across_a_restart() {
+    let (_, mut w) = world(BASE);
+    send(&mut w, TONY, KEN);
+    let due_ms = w.state.spooler(TONY).entries[0].due_ms;
+    assert_eq!(
+        due_ms, 120_000,
+        "OIM-011: two minutes after the send at 0 ms"
+    );
+    apply(&mut w, Event::AdvanceTo { at_ms: 60_000 });
+    apply(&mut w, Event::CrashClient { user: TONY });
+    apply(&mut w, Event::AdvanceTo { at_ms: 90_000 });
+    apply(&mut w, Event::RestartClient { user: TONY });
+    let entry = w.state.spooler(TONY).entries[0];
+    assert_eq!(entry.status, SpoolStatus::Waiting);
+    assert_eq!(
+        entry.due_ms, due_ms,
+        "a waiting entry is not re-timed to two minutes after the restart (210,000 ms)"
+    );
+    sign_in(&mut w, TONY, Presence::Available);
+    w.settle_until(120_000).unwrap();
+    assert!(
+        w.state.delivered(MessageId(1)),
+        "delivered at its original due time"
+    );
+}
+
 #[test]
 fn dec_006_a_later_message_never_overtakes_an_earlier_one_to_the_same_recipient() {
     let (_, mut w) = world(BASE);
