@@ -1110,3 +1110,49 @@ fn dec_029_the_checker_interleaves_ews_latency_instead_of_timing_it() {
     assert!(actions.contains(&Event::ExchangeProcess { writer: TONY }));
     assert!(actions.contains(&Event::CrashClient { user: TONY }));
 }
+
+/// DEC-033: with every gate failing, the reason reported is the first in a
+/// fixed order; mending the conditions one at a time, in that order, walks
+/// through every reason and ends at `Ok`.
+#[test]
+fn dec_033_the_first_failing_gate_is_reported_in_a_fixed_order() {
+    use offline_im::rules::dispatch::{WriterFacts, gate};
+    use offline_im::rules::domain::{Install, MailboxLocation};
+    use offline_im::rules::policy::SwitchVerdict;
+    let old = Build::parse("16.0.6000.1000").expect("a build");
+    let mut facts = WriterFacts {
+        install: Install::Msi,
+        build: old,
+        mailbox: MailboxLocation::OnPremises,
+        ews_published: false,
+        auto_archiving: false,
+        switch: SwitchVerdict::Off,
+        spool_full: true,
+    };
+    // Each mend fixes the condition whose reason was just reported.
+    let mends: [(Unavailable, fn(&mut WriterFacts)); 8] = [
+        (Unavailable::MsiInstall, |f| f.install = Install::C2r),
+        (Unavailable::BuildTooOld, |f| {
+            f.build = Build::OFFLINE_IM_MIN
+        }),
+        (Unavailable::OnPremisesBuildTooOld, |f| {
+            f.mailbox = MailboxLocation::None
+        }),
+        (Unavailable::NoOwnMailbox, |f| {
+            f.mailbox = MailboxLocation::Online
+        }),
+        (Unavailable::EwsNotPublished, |f| f.ews_published = true),
+        (Unavailable::OfflineImDisabled, |f| {
+            f.switch = SwitchVerdict::On
+        }),
+        (Unavailable::AutoArchivingDisabled, |f| {
+            f.auto_archiving = true
+        }),
+        (Unavailable::SpoolerFull, |f| f.spool_full = false),
+    ];
+    for (reason, mend) in mends {
+        assert_eq!(gate(&facts), Err(reason), "with {facts:?}");
+        mend(&mut facts);
+    }
+    assert_eq!(gate(&facts), Ok(()));
+}
