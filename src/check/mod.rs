@@ -49,8 +49,14 @@ use std::time::Instant;
 /// What is left of each bounded kind of external event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Budget {
+    /// Sign-ins, sign-outs and presence changes still allowed, counting down
+    /// from `Bounds::user_events_max`.
     pub user_events_left: u8,
+    /// Client crashes still allowed, counting down from `Bounds::crashes_max`.
+    /// Restarts are not counted: one is always enabled after a crash.
     pub crashes_left: u8,
+    /// EWS outages still allowed, counting down from `Bounds::outages_max`.
+    /// Recoveries are not counted: one is always enabled after an outage.
     pub outages_left: u8,
     /// Bit `i` is set while `Bounds::admin[i]` has not run.
     pub admin_unused: u8,
@@ -59,7 +65,10 @@ pub struct Budget {
 /// A state of the checked world: the rule book's state and the budget.
 #[derive(Clone, Debug)]
 pub struct CheckState {
+    /// The rule book's state, virtual clock included.
     pub world: State,
+    /// What is left of each budget. It is part of the state: two equal worlds
+    /// with different budgets can still reach different states.
     pub budget: Budget,
     /// The user permutations symmetry reduction tries; a property of the
     /// model, not of the state, so equality and hashing ignore it.
@@ -111,8 +120,15 @@ impl Representative for CheckState {
 /// The checked model: a deployment, its bounds and its initial state.
 #[derive(Clone, Debug)]
 pub struct CheckModel {
+    /// The scenario's deployment, with `ews_latency_ms` taken from the
+    /// `[check]` section: 0 unless it says otherwise (DEC-029).
     pub deployment: Arc<Deployment>,
+    /// The `[check]` bounds: who may send, how many events of each kind may
+    /// happen, which admin cmdlets may run, and which probes must stay
+    /// unreachable.
     pub bounds: Bounds,
+    /// The one initial state: the world after the scenario's setup cmdlets and
+    /// initial sign-ins, with every budget full.
     pub init: CheckState,
 }
 
@@ -440,7 +456,12 @@ const _: () = assert!(REACH_FNS.len() == REACH.len());
 /// How to run the checker.
 #[derive(Clone, Copy, Debug)]
 pub struct CheckOptions {
+    /// Checker threads; 0 is taken as 1. With one thread, a breadth-first run
+    /// finds the same shortest counterexample every time.
     pub threads: usize,
+    /// The depth at which exploration stops (`--depth`), for a bounded check
+    /// that cannot see deeper violations. `None` explores the whole state
+    /// space, which the bounds keep finite.
     pub depth_max: Option<usize>,
     /// Use symmetry reduction (depth-first) when users are interchangeable;
     /// otherwise breadth-first, which finds shortest counterexamples.
@@ -474,7 +495,9 @@ pub enum Kind {
 /// One step of a counterexample, replayed through the rule book.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CounterexampleStep {
+    /// The step's number, from 1.
     pub step: usize,
+    /// The event, described for a person.
     pub event: String,
     /// What the rule book did: the decision log of this step.
     pub changes: Vec<String>,
@@ -483,7 +506,11 @@ pub struct CounterexampleStep {
 /// A path to the violating state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Counterexample {
+    /// The events from the model's initial state to the violating state,
+    /// shrunk until removing any one of them loses the violation.
     pub steps: Vec<CounterexampleStep>,
+    /// Why the property fails at the end of the path, in the predicate's own
+    /// words; for a progress property, after the fair continuation.
     pub why: String,
     /// The mailboxes and spoolers of the final state.
     #[serde(rename = "final")]
@@ -493,9 +520,17 @@ pub struct Counterexample {
 /// The verdict on one property.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PropertyResult {
+    /// The property's id: a SPEC id (`INV-001`, `OIM-014`, `DEC-004`,
+    /// `LIVE-001`, …) or a probe name such as `route offline`.
     pub id: &'static str,
+    /// The person-readable name, e.g. `no loss`; for a probe, the same as
+    /// `id`.
     pub name: &'static str,
+    /// Whether the property must hold in every state, after the fair
+    /// continuation, in some state, or in none.
     pub kind: Kind,
+    /// The verdict. For a `sometimes` probe, whether some reachable state
+    /// shows it; for every other kind, whether no reachable state violates it.
     pub holds: bool,
     /// For a violation, the counterexample; for a reached `sometimes`
     /// probe, the example is left out of the report.
@@ -506,21 +541,37 @@ pub struct PropertyResult {
 /// Totals of one run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Totals {
+    /// States stateright generated, duplicates included.
     pub states_generated: usize,
+    /// Distinct states visited; with symmetry reduction, distinct up to
+    /// renaming interchangeable users.
     pub states_unique: usize,
+    /// The greatest depth reached, in events from the initial state.
     pub depth_max: usize,
+    /// Wall-clock seconds the exploration took, counterexample shrinking
+    /// excluded. It and `states_per_second` are the only wall-clock figures
+    /// of the report.
     pub seconds: f64,
+    /// `states_generated` divided by `seconds`.
     pub states_per_second: f64,
+    /// Threads the checker ran on.
     pub threads: usize,
+    /// `bfs`, or `dfs+symmetry` when symmetry reduction ran, since stateright
+    /// applies it only depth-first.
     pub strategy: &'static str,
 }
 
 /// The result of checking one model.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CheckReport {
+    /// The scenario's `name`.
     pub model: String,
+    /// The name the scenario was loaded under.
     pub file: String,
+    /// The verdict on every property: the invariants, the expectations and the
+    /// progress properties by SPEC id, then the probes in `REACH` order.
     pub properties: Vec<PropertyResult>,
+    /// How big and how fast the exploration was.
     pub totals: Totals,
 }
 

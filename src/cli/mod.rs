@@ -34,6 +34,8 @@ use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
 
+/// The arguments of `offline-im`: one subcommand and its flags. Its `about`
+/// is set explicitly, so this comment is not part of `--help`.
 #[derive(Parser, Debug)]
 #[command(
     name = "offline-im",
@@ -41,10 +43,13 @@ use std::path::PathBuf;
     about = "Executable specification of Skype for Business offline IM"
 )]
 pub struct Cli {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands. The doc comment of each variant and of each of its
+/// fields is its help text in `--help`.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a scenario file and print each step's outcome.

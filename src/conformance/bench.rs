@@ -21,12 +21,18 @@ use std::time::{Duration, Instant};
 /// The figures of one side.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LatencySummary {
+    /// The command line measured.
     pub command: String,
+    /// The name the implementation gave in `hello`.
     pub implementation: String,
+    /// Requests sent in each of the two passes, lock step and pipelined, which
+    /// run the same cases; `hello` is not counted.
     pub requests: u64,
     /// Round-trip latency of one request in lock step, in microseconds.
     pub latency_us_p50: f64,
+    /// The 99th percentile of the same round trips, in microseconds.
     pub latency_us_p99: f64,
+    /// The longest of them, in microseconds.
     pub latency_us_max: f64,
     /// Requests per second in lock step (one request in flight).
     pub lock_step_per_s: f64,
@@ -38,7 +44,9 @@ pub struct LatencySummary {
 /// Both sides.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BenchReport {
+    /// The implementation under test.
     pub implementation: LatencySummary,
+    /// The reference, served over the same kind of pipe.
     pub reference: LatencySummary,
 }
 

@@ -30,52 +30,83 @@ pub const LINE_BYTES_MAX: usize = 1 << 20;
 pub enum Op {
     /// Opens the conversation: the protocol the kit speaks.
     Hello {
+        /// The protocol the kit speaks, `PROTOCOL`. Any other is answered
+        /// `bad_request`.
         protocol: String,
     },
     /// Loads a deployment, in the form of a models/ file's `[deployment]`
     /// table, and starts from its initial state: time 0, every client
     /// running and signed out, every EWS up.
     Reset {
+        /// The `[deployment]` table of a models/ file as JSON, without the
+        /// users' `signed_in` and `presence` keys: sign-ins are ops
+        /// (CONF-003).
         deployment: Value,
     },
     /// A user types an IM. Answers the message id and the route.
     Send {
+        /// The sender's display name or SIP address.
         from: String,
+        /// The recipient's display name or SIP address.
         to: String,
+        /// The message text: any Unicode, possibly empty.
         body: String,
     },
+    /// A user signs in on a running client with a presence.
     SignIn {
+        /// The user's display name or SIP address.
         user: String,
+        /// The presence to publish, by its kebab-case name, e.g.
+        /// `do-not-disturb`.
         presence: String,
     },
+    /// A user signs out; their spooler pauses until they sign in again
+    /// (DEC-023).
     SignOut {
+        /// The user's display name or SIP address.
         user: String,
     },
+    /// A signed-in user changes presence.
     SetPresence {
+        /// The user's display name or SIP address.
         user: String,
+        /// The new presence, by its kebab-case name.
         presence: String,
     },
     /// The client crashes or is closed (DEC-005).
     Crash {
+        /// The user whose client stops.
         user: String,
     },
+    /// A stopped client starts again, signed out. Its entries that were in
+    /// flight become due again or are kept as failed (DEC-005).
     Restart {
+        /// The user whose client restarts.
         user: String,
     },
+    /// An organisation's EWS goes down; its requests in flight fail (DEC-024).
     EwsDown {
+        /// The organisation's name.
         org: String,
     },
+    /// An organisation's EWS comes back.
     EwsUp {
+        /// The organisation's name.
         org: String,
     },
     /// A Management Shell command run in one organisation.
     Admin {
+        /// The organisation whose Management Shell runs the command.
         org: String,
+        /// The command line, e.g.
+        /// `Set-CsImConfiguration -EnableOfflineIM $False`.
         command: String,
     },
     /// Lets virtual time run to `to_ms`, performing everything that falls
     /// due on the way.
     Advance {
+        /// The time to run to, in virtual milliseconds since `reset`. A time
+        /// before the clock is `rejected` (CONF-004).
         to_ms: u64,
     },
     /// The canonical observable state.
@@ -128,11 +159,15 @@ impl fmt::Display for Op {
 /// message is for people.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
+    /// The code, which is the contract: the kit compares codes, never messages
+    /// (CONF-007).
     pub code: ErrorCode,
+    /// An explanation for people; it may differ between implementations.
     pub message: String,
 }
 
 impl Rejection {
+    /// A rejection with `code` and a person-readable `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Rejection {
         Rejection {
             code,
@@ -264,50 +299,104 @@ pub fn decode_request(line: &str) -> (Option<u64>, Result<Op, Rejection>) {
 /// How an implementation failed to speak the protocol (exit code 3).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Fault {
+    /// The command could not be started.
     #[error("could not start `{command}`: {error}")]
-    Spawn { command: String, error: String },
+    Spawn {
+        /// The command line that was to run.
+        command: String,
+        /// The operating system's error.
+        error: String,
+    },
+    /// The implementation exited, or closed its stdout, before answering
+    /// the request in flight (CONF-008).
     #[error("the implementation exited ({status}) while request {id} (`{op}`) was in flight")]
-    Exited { id: u64, op: String, status: String },
+    Exited {
+        /// The id of the request in flight.
+        id: u64,
+        /// The request's op, described for a person.
+        op: String,
+        /// The exit status, or a note that the process still runs with its
+        /// stdout closed.
+        status: String,
+    },
+    /// Requests could not be written to the implementation's stdin, though
+    /// it had not exited.
     #[error(
         "the implementation could not be written to while sending request {id} (`{op}`): {error}"
     )]
-    Write { id: u64, op: String, error: String },
+    Write {
+        /// The id of the first request of the batch that could not be
+        /// written.
+        id: u64,
+        /// That request's op, described for a person.
+        op: String,
+        /// The write error.
+        error: String,
+    },
+    /// An answer line that is not JSON.
     #[error(
         "the implementation answered request {id} (`{op}`) with a line that is not JSON ({error}): {line}"
     )]
     NotJson {
+        /// The id of the request in flight.
         id: u64,
+        /// The request's op, described for a person.
         op: String,
+        /// The JSON parser's error.
         error: String,
+        /// The line, cut to 300 characters.
         line: String,
     },
+    /// An answer whose `id` is not that of the request in flight: answers must
+    /// come in request order, one each (CONF-002).
     #[error(
         "the implementation answered with id {found} while request {expected} (`{op}`) was in flight: {line}"
     )]
     WrongId {
+        /// The id of the request in flight.
         expected: u64,
+        /// The request's op, described for a person.
         op: String,
+        /// The `id` the answer carried, as JSON.
         found: String,
+        /// The line, cut to 300 characters.
         line: String,
     },
+    /// An answer that lacks `id`, `ok`, `result`, `code` or `message`, or
+    /// gives one of them the wrong type, or is not a JSON object at all
+    /// (CONF-008).
     #[error(
         "the implementation's answer to request {id} (`{op}`) lacks or mistypes `{field}` (expected {expected}): {line}"
     )]
     BadField {
+        /// The id of the request in flight.
         id: u64,
+        /// The request's op, described for a person.
         op: String,
+        /// The field at fault: `id`, `ok`, `result`, `code` or `message`.
         field: &'static str,
+        /// What the field should hold.
         expected: &'static str,
+        /// The line, cut to 300 characters.
         line: String,
     },
+    /// No answer came within the timeout (`--timeout-ms`, CONF-008).
     #[error("the implementation did not answer request {id} (`{op}`) within {timeout_ms} ms")]
     Timeout {
+        /// The id of the request in flight.
         id: u64,
+        /// The request's op, described for a person.
         op: String,
+        /// The timeout, in wall-clock milliseconds.
         timeout_ms: u64,
     },
+    /// The answer to `hello` does not name `PROTOCOL` (CONF-008).
     #[error("the implementation speaks {found}, expected {PROTOCOL}")]
-    Protocol { found: String },
+    Protocol {
+        /// What came back instead: the protocol named, `no protocol`, a
+        /// rejection of `hello`, or no answer.
+        found: String,
+    },
 }
 
 /// Reads an answer line to request `id` (`op` names it in faults).
@@ -378,17 +467,44 @@ pub fn truncate(s: &str, n: usize) -> String {
 pub trait Implementation {
     /// The implementation's name, answered to `hello`.
     fn name(&self) -> String;
+    /// Loads `deployment`, a models/ `[deployment]` table as JSON, and starts
+    /// from time 0 with every client running and signed out and every EWS up
+    /// (CONF-003). Answers `{}`, or `bad_deployment` for a table the models/
+    /// loader rejects.
     fn reset(&mut self, deployment: &Value) -> Answer;
+    /// `from` sends an IM to `to`. Answers `{id, route}`, with `reason` when
+    /// there is one (CONF-003, CONF-005). Like every event op, it happens at
+    /// the current clock, and whatever then falls due happens too (CONF-004).
     fn send(&mut self, from: &str, to: &str, body: &str) -> Answer;
+    /// Signs `user` in with `presence`. Answers `{}`; `rejected` when the
+    /// client is not running or is already signed in.
     fn sign_in(&mut self, user: &str, presence: &str) -> Answer;
+    /// Signs `user` out. Answers `{}`; `rejected` when they are not signed in.
     fn sign_out(&mut self, user: &str) -> Answer;
+    /// Sets a signed-in `user`'s presence. Answers `{}`; `rejected` when they
+    /// are not signed in.
     fn set_presence(&mut self, user: &str, presence: &str) -> Answer;
+    /// Crashes or closes `user`'s client (DEC-005). Answers `{}`; `rejected`
+    /// when it is not running.
     fn crash(&mut self, user: &str) -> Answer;
+    /// Restarts `user`'s stopped client, signed out (DEC-005). Answers `{}`;
+    /// `rejected` when it is running.
     fn restart(&mut self, user: &str) -> Answer;
+    /// Takes `org`'s EWS down (DEC-024). Answers `{}`; `rejected` when it is
+    /// down already.
     fn ews_down(&mut self, org: &str) -> Answer;
+    /// Brings `org`'s EWS back. Answers `{}`; `rejected` when it is up
+    /// already.
     fn ews_up(&mut self, org: &str) -> Answer;
+    /// Runs `command` in `org`'s Management Shell. Answers `{output}`, the
+    /// lines the shell printed, or `cmdlet` when the shell rejects the
+    /// command.
     fn admin(&mut self, org: &str, command: &str) -> Answer;
+    /// Lets time run to `to_ms`, performing everything that falls due on the
+    /// way (CONF-004). Answers `{}`; `rejected` when `to_ms` is before the
+    /// clock.
     fn advance(&mut self, to_ms: u64) -> Answer;
+    /// Answers the canonical observation of the current state (CONF-006).
     fn observe(&mut self) -> Answer;
 }
 

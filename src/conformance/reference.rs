@@ -31,6 +31,8 @@ pub struct Reference {
 }
 
 impl Reference {
+    /// A reference with no deployment loaded: until a `reset`, every op but
+    /// `hello` and `reset` is answered `no_deployment`.
     pub fn new() -> Reference {
         Reference::default()
     }

@@ -48,7 +48,11 @@ pub struct Case {
     pub origin: String,
     /// The corpus file whose deployment the case runs on.
     pub file: String,
+    /// The `[deployment]` table of that file as JSON, as `reset` sends it.
     pub deployment: Value,
+    /// The ops after `reset`: the scenario's setup cmdlets and initial
+    /// sign-ins, then its timeline (a corpus case) or the drawn ops (a
+    /// generated case).
     pub ops: Vec<Op>,
 }
 
@@ -71,7 +75,10 @@ impl Case {
 /// A corpus scenario prepared for the protocol.
 #[derive(Clone, Debug)]
 pub struct CorpusEntry {
+    /// The scenario as loaded.
     pub scenario: Scenario,
+    /// Its `[deployment]` table as JSON, without the users' `signed_in` and
+    /// `presence` keys (`deployment_json`).
     pub deployment: Value,
     /// Setup cmdlets and initial sign-ins: where every case on this
     /// deployment starts.
@@ -227,7 +234,10 @@ pub enum GenOp {
 /// A generated case before name resolution.
 #[derive(Clone, Debug)]
 pub struct GenCase {
+    /// The corpus entry whose deployment the case runs on; `materialize` takes
+    /// it modulo the corpus size.
     pub scenario: usize,
+    /// The drawn ops, at most `--steps` of them, before names are resolved.
     pub ops: Vec<GenOp>,
 }
 
@@ -330,15 +340,20 @@ pub struct Difference {
     /// The request whose answer differs (the op itself, or the `observe`
     /// after it).
     pub request: Op,
+    /// The reference's answer.
     pub expected: Answer,
+    /// The implementation's answer.
     pub actual: Answer,
 }
 
 /// The verdict on one case.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Verdict {
+    /// Every answer agreed with the reference's.
     Agrees,
+    /// An answer differed; this is the first one that did.
     Differs(Difference),
+    /// The implementation broke the protocol.
     Fault(Fault),
 }
 
@@ -443,6 +458,9 @@ pub fn minimize(
 pub struct ConformOptions {
     /// Generated cases after the corpus.
     pub cases: u32,
+    /// The seed of the generated cases: case `i` is drawn from a ChaCha
+    /// generator seeded by `(seed, i)` alone, so it replays on its own
+    /// (CONF-009).
     pub seed: u64,
     /// The most generated ops per case.
     pub steps: usize,
@@ -466,20 +484,35 @@ impl Default for ConformOptions {
 pub enum Outcome {
     /// Every case agreed.
     Conforms {
+        /// The name the implementation gave in `hello`.
         implementation: String,
+        /// Corpus scenarios run.
         corpus_cases: usize,
+        /// Generated cases run.
         generated_cases: u32,
+        /// Requests sent in all, `hello` excluded.
         requests: u64,
     },
     /// A case differed; `case` is minimal.
     Differs {
+        /// The name the implementation gave in `hello`.
         implementation: String,
+        /// The seed of the run, for the replay command.
         seed: u64,
+        /// The minimal case: shrunk until removing any one op makes the two
+        /// sides agree.
         case: Case,
+        /// Where that case first differs.
         difference: Difference,
     },
     /// The implementation broke the protocol.
-    Fault { origin: String, fault: Fault },
+    Fault {
+        /// The case or cases in flight: an origin, `a to b` for a batch of
+        /// cases, or `hello`.
+        origin: String,
+        /// How the implementation broke the protocol.
+        fault: Fault,
+    },
 }
 
 /// A request the options name that does not exist.
@@ -488,8 +521,11 @@ pub enum Outcome {
     "found `--case {found}`, expected `gen:<i>` with i below --cases ({cases}) or one of the corpus files: {files}"
 )]
 pub struct UnknownCase {
+    /// The `--case` value given.
     pub found: String,
+    /// The run's `--cases`, which bounds `gen:<i>`.
     pub cases: u32,
+    /// The corpus files, listed for the message.
     pub files: String,
 }
 

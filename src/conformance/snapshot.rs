@@ -47,11 +47,15 @@ fn snap_file(expression: &str, contents: &str) -> String {
 /// How writing snapshots failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
+    /// The implementation broke the protocol (exit code 3).
     #[error("{0}")]
     Fault(Fault),
+    /// A snapshot file or the directory could not be written.
     #[error("cannot write {path}: {error}")]
     Io {
+        /// The file or directory that could not be written.
         path: PathBuf,
+        /// The operating system's error.
         error: std::io::Error,
     },
 }

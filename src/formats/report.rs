@@ -25,28 +25,46 @@ use std::fmt::Write as _;
 /// One mailbox item as observed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ItemView {
+    /// The message id: `m1`, `m2`, … in send order (DEC-026).
     pub id: String,
+    /// Whether the item is the delivered message, the sender's copy or a
+    /// draft.
     pub kind: ItemKind,
+    /// The `ItemClass` string: `IM.Note.MissedConversation` or `IPM.Note`
+    /// (OIM-009, OIM-010).
     pub class: &'static str,
+    /// The sender's display name.
     pub from: String,
+    /// The recipient's display name.
     pub to: String,
+    /// The message text as the sender typed it.
     pub body: String,
 }
 
 /// One folder and its items.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FolderView {
+    /// The folder's name as Outlook shows it, e.g. `Missed Conversations`.
     pub folder: &'static str,
+    /// The items listed in the folder, in arrival order. Never empty: empty
+    /// folders are left out.
     pub items: Vec<ItemView>,
 }
 
 /// One History Spooler entry as observed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SpoolView {
+    /// The message id.
     pub id: String,
+    /// The display name of the user whose mailbox the entry is for.
     pub to: String,
+    /// When the entry's timer fires, in virtual milliseconds since the start
+    /// of the run.
     pub due_ms: u64,
+    /// EWS attempts started so far, at most `attempts_max` (DEC-003).
     pub attempts: u8,
+    /// `waiting`, `in-flight`, or `failed` with its reason, written into the
+    /// entry as its `status` and `reason` keys.
     #[serde(flatten)]
     pub status: SpoolStatus,
 }
@@ -54,15 +72,26 @@ pub struct SpoolView {
 /// One user as observed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UserView {
+    /// The user's display name.
     pub name: String,
+    /// Whether the client is running: false from a crash or close until the
+    /// restart (DEC-005).
     pub client_running: bool,
+    /// Whether the user is signed in.
     pub signed_in: bool,
+    /// The published presence while signed in; left out when signed out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub presence: Option<&'static str>,
+    /// The History Spooler's entries in spool order, failed ones included
+    /// (OIM-012); left out when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub spooler: Vec<SpoolView>,
+    /// The folders that list at least one item, in the order of `Folder::ALL`;
+    /// left out when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub folders: Vec<FolderView>,
+    /// The ids of the messages the user has been notified of (OIM-016), in the
+    /// order given; left out when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notifications: Vec<String>,
 }
@@ -70,7 +99,9 @@ pub struct UserView {
 /// The canonical observable state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Observation {
+    /// The virtual clock, in milliseconds since the start of the run.
     pub clock_ms: u64,
+    /// Every user, in deployment order.
     pub users: Vec<UserView>,
 }
 
@@ -137,10 +168,16 @@ pub fn observe(d: &Deployment, s: &State) -> Observation {
 /// The route of a send, as reported.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RouteView {
+    /// The message id, which every send gets whatever its route (DEC-026).
     pub id: String,
+    /// The route's name: `live`, `offline`, `missed-message` or `unavailable`.
     pub route: &'static str,
+    /// The reason's kebab-case name: why nothing was sent, or, for a live IM
+    /// to a Do Not Disturb or Presenting recipient, why their client could not
+    /// file a missed message (DEC-015). Left out otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
+    /// The SPEC id behind `reason`, e.g. `OIM-007`; left out with it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<&'static str>,
 }
@@ -168,22 +205,37 @@ pub fn route_view(
 /// or the final settling up to `end_ms`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StepReport {
+    /// The step's number, from 1.
     pub step: usize,
+    /// When the step happens, in virtual milliseconds since the start of the
+    /// run: the entry's time, or `end_ms` for the final step.
     pub at_ms: u64,
+    /// The event, described for a person, or `run until <end_ms> ms` for the
+    /// final step.
     pub event: String,
+    /// For a send, how it was routed; left out for every other event.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<RouteView>,
+    /// For a cmdlet, what the shell printed; left out when it printed nothing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub shell_output: Vec<String>,
+    /// The decision log of the step (OIM-013): the lines of the internal
+    /// events performed while the clock ran up to the step's time, then those
+    /// of the event itself.
     pub trace: Vec<String>,
+    /// The observation after the step.
     pub state: Observation,
 }
 
 /// The whole run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RunReport {
+    /// The scenario's `name`.
     pub scenario: String,
+    /// The name the scenario was loaded under.
     pub file: String,
+    /// Every step in order: the setup cmdlets, the initial sign-ins, the
+    /// timeline entries, and the final settling up to `end_ms`.
     pub steps: Vec<StepReport>,
 }
 
@@ -196,9 +248,17 @@ pub enum RunError {
     /// The reference model broke one of its own invariants (exit 1).
     #[error("invariant {id} violated after step {step} ({event}): {why}")]
     Invariant {
+        /// The id of the first violated invariant in `INVARIANTS` order, e.g.
+        /// `INV-001`.
         id: &'static str,
+        /// The number of the step during or after which it broke, as in
+        /// `StepReport::step`.
         step: usize,
+        /// The step's event as described, followed by `, during` and the
+        /// internal event when the invariant broke while the clock ran up to
+        /// the step's time.
         event: String,
+        /// The invariant's own explanation.
         why: String,
     },
 }

@@ -29,6 +29,8 @@ use toml::Spanned;
 
 /// The embedded default scenario (models/default.toml).
 pub const DEFAULT_MODEL: &str = include_str!("../../models/default.toml");
+/// The name the embedded default scenario goes by in diagnostics and reports,
+/// as if it had been read from that file.
 pub const DEFAULT_MODEL_NAME: &str = "models/default.toml";
 
 /// The bounds of the explored world, from a scenario's `[check]` section.
@@ -78,9 +80,14 @@ impl Bounds {
 /// A diagnostic that points into a scenario file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScenarioError {
+    /// The name the text was loaded under: a path, a corpus file name, or
+    /// `reset` for a deployment received over the protocol.
     pub file: String,
+    /// The 1-based line of the offending text.
     pub line: usize,
+    /// The 1-based column of the offending text, in characters.
     pub column: usize,
+    /// What was found and what was expected.
     pub message: String,
     /// The offending source line, for display.
     pub source_line: String,
@@ -308,7 +315,10 @@ const EVENT_KEYS: &str = "`send`, `sign_in`, `sign_out`, `set_presence`, `crash`
 /// One timeline event with where it came from.
 #[derive(Clone, Debug)]
 pub struct TimedEvent {
+    /// When the event happens, in virtual milliseconds since the start of the
+    /// run; 0 for setup cmdlets and initial sign-ins.
     pub at_ms: u64,
+    /// The event, with every name resolved to an id.
     pub event: Event,
     /// Byte span of the entry in the file, for runtime diagnostics.
     pub span: Range<usize>,
@@ -319,16 +329,28 @@ pub struct TimedEvent {
 /// A loaded, validated scenario.
 #[derive(Clone, Debug)]
 pub struct Scenario {
+    /// The name the scenario was loaded under, shown in diagnostics and
+    /// reports.
     pub file: String,
+    /// The whole text of the file, kept so that an event the rule book rejects
+    /// at run time can still be shown at its line.
     pub text: String,
+    /// The scenario's `name`: a short title, never empty.
     pub name: String,
+    /// The scenario's `description`, empty when the file has none.
     pub description: String,
+    /// The deployment of the `[deployment]` tables, shared by every world run
+    /// on it.
     pub deployment: Arc<Deployment>,
     /// Setup cmdlets in file order (organisations in name order).
     pub setup: Vec<TimedEvent>,
     /// Users signed in at time 0, after setup.
     pub initial_sign_ins: Vec<TimedEvent>,
+    /// The `[[timeline]]` entries in file order; their times never decrease.
     pub timeline: Vec<TimedEvent>,
+    /// When the run ends, in virtual milliseconds since the start: the file's
+    /// `end_ms`, or the last timeline time when it has none. Never before the
+    /// last timeline entry.
     pub end_ms: u64,
     /// The model checker's bounds (`[check]`), defaults when absent.
     pub check: Bounds,

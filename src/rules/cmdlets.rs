@@ -30,7 +30,10 @@ use std::fmt;
 pub struct CmdletError {
     /// 1-based column (in characters) within the command line.
     pub column: usize,
+    /// What was found at `column`, worded to follow "found" in the message,
+    /// with tokens in backticks.
     pub found: String,
+    /// What would have been accepted there, worded to follow "expected".
     pub expected: String,
     /// An optional corrected command line.
     pub suggestion: Option<String>,
@@ -162,39 +165,85 @@ const CMDLETS: [(&str, Verb, Noun); 9] = [
 /// A parsed, validated command.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Cmdlet {
+    /// `Get-CsImConfiguration`: prints the IM configurations in PowerShell's
+    /// list view (OIM-006, DEC-019).
     GetImConfiguration {
+        /// The one configuration to show; `None` shows them all. An identity
+        /// that matches none is an error.
         identity: Option<Scope>,
     },
+    /// `Set-CsImConfiguration`: changes an existing IM configuration
+    /// (OIM-006).
     SetImConfiguration {
+        /// The configuration to change: `Global` when `-Identity` is left out
+        /// (DEC-019), or a `Site:` scope. Per-user identities are rejected
+        /// when the line is parsed.
         identity: Scope,
+        /// The new `EnableOfflineIM`. `None` when the parameter is absent,
+        /// which leaves the value as it is.
         enable_offline_im: Option<bool>,
     },
+    /// `New-CsImConfiguration`: creates the IM configuration of a site
+    /// (OIM-006). It fails where one exists already, as it always does at
+    /// Global.
     NewImConfiguration {
+        /// The scope to create. Required; per-user identities are rejected
+        /// when the line is parsed.
         identity: Scope,
+        /// The initial `EnableOfflineIM`. `None` means `$True`, the CU3
+        /// default (OIM-006).
         enable_offline_im: Option<bool>,
     },
+    /// `Remove-CsImConfiguration`: removes a site's IM configuration, or
+    /// resets Global to its defaults (DEC-019).
     RemoveImConfiguration {
+        /// The configuration to remove or, for Global, to reset.
         identity: Scope,
     },
+    /// `Get-CsClientPolicy`: prints the client policies in PowerShell's list
+    /// view, with `EnableIMAutoArchiving` blank where it is unset (DEC-011,
+    /// DEC-019).
     GetClientPolicy {
+        /// The one policy to show; `None` shows them all. An identity that
+        /// matches none is an error.
         identity: Option<Scope>,
     },
+    /// `Set-CsClientPolicy`: changes an existing client policy (OIM-007).
     SetClientPolicy {
+        /// The policy to change: `Global` when `-Identity` is left out
+        /// (DEC-019), a `Site:` scope or a per-user policy.
         identity: Scope,
+        /// The new `EnableIMAutoArchiving`. `None` when the parameter is
+        /// absent, which leaves the value as it is.
         enable_im_auto_archiving: Option<bool>,
     },
+    /// `New-CsClientPolicy`: creates a site or per-user policy. It fails for
+    /// Global and for a scope that has a policy already (OIM-020).
     NewClientPolicy {
+        /// The scope to create. Required; a bare name is a per-user (`Tag:`)
+        /// policy (OIM-023).
         identity: Scope,
+        /// The initial `EnableIMAutoArchiving`. `None` leaves it unset, which
+        /// the gate reads as `True` (DEC-011).
         enable_im_auto_archiving: Option<bool>,
     },
+    /// `Grant-CsClientPolicy`: assigns a per-user policy to one user of the
+    /// organisation, or unassigns it (OIM-019).
     GrantClientPolicy {
         /// A user's display name or SIP address, resolved when applied.
         user: String,
         /// `None` for `-PolicyName $Null`, which unassigns.
         policy_name: Option<String>,
     },
+    /// `Remove-CsClientPolicy`: removes a site or per-user policy, and a
+    /// per-user policy's grants with it, or resets Global to its defaults
+    /// (OIM-020, DEC-019).
     RemoveClientPolicy {
+        /// The policy to remove or, for Global, to reset.
         identity: Scope,
+        /// Whether `-Force` was given. It is needed to remove a per-user
+        /// policy still granted to some user, where the real shell would ask
+        /// for confirmation (OIM-020, DEC-019).
         force: bool,
     },
 }
@@ -203,6 +252,7 @@ pub enum Cmdlet {
 /// found when applying it still point at the right place.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Parsed {
+    /// The validated command, which `apply` carries out.
     pub cmdlet: Cmdlet,
     /// The canonical command name, e.g. `Grant-CsClientPolicy`.
     pub name: &'static str,

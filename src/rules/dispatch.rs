@@ -109,6 +109,9 @@ pub enum Route {
 }
 
 impl Route {
+    /// The kebab-case name used in traces, reports and the protocol's `route`
+    /// field. Every unavailable route is `unavailable`; its reason is reported
+    /// beside it.
     pub fn name(self) -> &'static str {
         match self {
             Route::Live => "live",
@@ -128,14 +131,27 @@ impl Route {
 /// plain values so the gate is a pure function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct WriterFacts {
+    /// How the writing client was installed; an MSI install is refused
+    /// (OIM-004).
     pub install: Install,
+    /// The writing client's build, compared with the thresholds of OIM-002 and
+    /// OIM-003.
     pub build: Build,
+    /// Where the writer's own mailbox lives: with none there is nothing to
+    /// send through (DEC-017), and on premises the build threshold is higher
+    /// (OIM-003).
     pub mailbox: MailboxLocation,
+    /// Whether the writer's organisation publishes EWS to its clients at all
+    /// (OIM-005, DEC-017). An outage does not clear it: outages are retried,
+    /// not refused (DEC-003).
     pub ews_published: bool,
     /// The client's provisioned `EnableIMAutoArchiving` (DEC-009).
     pub auto_archiving: bool,
     /// The client's provisioned server switch (DEC-009).
     pub switch: SwitchVerdict,
+    /// Whether the writer's History Spooler already holds
+    /// `Options::spool_capacity` entries of any status, failed ones included,
+    /// so that a new one is refused (DEC-018).
     pub spool_full: bool,
 }
 
@@ -176,16 +192,28 @@ pub fn gate(w: &WriterFacts) -> Result<(), Unavailable> {
 pub enum RecipientState {
     /// Signed out, or the client is not running.
     SignedOut,
+    /// Signed in on a running client, with this published presence.
     SignedIn(Presence),
 }
 
 /// The facts one route decision reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Facts {
+    /// Whether the sender and the recipient are the same user; such a send is
+    /// unavailable (DEC-002).
     pub self_addressed: bool,
+    /// Whether the sender's client is running and signed in. Without that
+    /// there is no client to send from (DEC-001).
     pub sender_signed_in: bool,
+    /// Whether the sender and the recipient belong to the same organisation.
+    /// A send within one organisation needs no federation (DEC-002).
     pub same_org: bool,
+    /// Whether the two organisations are federated. Read only when they
+    /// differ: a send between organisations that are not federated is
+    /// unavailable (DEC-002).
     pub federated: bool,
+    /// The recipient as the sender's client sees it: signed out, or signed in
+    /// with a published presence (DEC-001).
     pub recipient: RecipientState,
     /// The sender's client as a writer (for the offline route).
     pub sender: WriterFacts,
@@ -196,6 +224,8 @@ pub struct Facts {
 /// The decision and, when the preferred route was not taken, why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Decision {
+    /// The route the IM takes. For `Route::Unavailable` it carries the reason
+    /// nothing was sent.
     pub route: Route,
     /// For `Live` after a failed missed-message gate: why the recipient's
     /// client could not file the missed message (DEC-015).

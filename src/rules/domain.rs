@@ -148,8 +148,14 @@ impl Serialize for Build {
 /// A calendar date; only ordering matters to the rules (OIM-014).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date {
+    /// The year, written with exactly four digits (`Date::parse` insists on
+    /// `YYYY`).
     pub year: u16,
+    /// The month, 1 to 12.
     pub month: u8,
+    /// The day of the month, 1 to 31. `Date::parse` does not check it against
+    /// the length of the month: only the order of dates matters to the rules,
+    /// and it is total either way.
     pub day: u8,
 }
 
@@ -197,7 +203,12 @@ impl Serialize for Date {
 /// A user's installed Skype for Business client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Client {
+    /// How the client was installed. An MSI install never writes offline
+    /// messages (OIM-004).
     pub install: Install,
+    /// The client's Office build. The gate compares it with
+    /// `Build::OFFLINE_IM_MIN` (OIM-002) and, when the user's own mailbox is
+    /// on premises, with `Build::ON_PREMISES_MIN` (OIM-003).
     pub build: Build,
     /// When this build was released; decides the Drafts-folder fault
     /// (OIM-014, DEC-013). Builds and dates are independent inputs: the
@@ -209,13 +220,30 @@ pub struct Client {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Presence {
+    /// Available. A send to this user goes live (DEC-001).
     Available,
+    /// Busy. The user is signed in and reachable, so a send goes live
+    /// (DEC-001).
     Busy,
+    /// Away. The user is still signed in, so a send goes live, not offline:
+    /// ONL frames offline IM as reaching contacts who are not signed in
+    /// (DEC-001).
     Away,
+    /// Be Right Back. Signed in, so a send goes live, as for Away (DEC-001).
     BeRightBack,
+    /// Off Work. Signed in, so a send goes live, as for Away (DEC-001).
     OffWork,
+    /// Appear Offline. The sender's client sees only the published presence,
+    /// which is offline, so a send takes the offline route through the
+    /// sender's History Spooler (DEC-001).
     AppearOffline,
+    /// Do Not Disturb. A send becomes a missed message that the recipient's
+    /// own client files into its own mailbox (OIM-017), or goes live when that
+    /// client fails the gate (DEC-015).
     DoNotDisturb,
+    /// Presenting. Routed as Do Not Disturb: a missed message from the
+    /// recipient's own client (OIM-017), or live when that client fails the
+    /// gate (DEC-015).
     Presenting,
 }
 
@@ -279,10 +307,24 @@ impl MessageClass {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Folder {
+    /// The Inbox, where a federated item lands as a plain `IPM.Note` email
+    /// (OIM-010, DEC-012).
     Inbox,
+    /// Drafts, where the known issue of clients released before 2016-06-14
+    /// with on-premises mailboxes leaves an unsent draft per attempt (OIM-014,
+    /// DEC-013).
     Drafts,
+    /// Sent Items. Offline IM never writes here (DEC-008, INV-009); the folder
+    /// is modelled so that INV-009 and the `folder Sent Items` probe can see a
+    /// write that must not happen.
     SentItems,
+    /// Conversation History: a same-organisation item is listed here as well
+    /// as in Missed Conversations (OIM-009), and a Server-profile sender's
+    /// copy is saved here (DEC-008).
     ConversationHistory,
+    /// Missed Conversations, where a same-organisation item is listed
+    /// (OIM-009). Only delivered items listed here trigger the sign-in
+    /// notification (DEC-021).
     MissedConversations,
 }
 
@@ -319,6 +361,9 @@ impl Folder {
 pub struct FolderSet(pub u8);
 
 impl FolderSet {
+    /// The set holding exactly `folders`. It is a `const fn` so that the fixed
+    /// sets of `mailbox` (the sender's copy, the Drafts fault) can be
+    /// constants.
     pub const fn of(folders: &[Folder]) -> FolderSet {
         let mut bits = 0u8;
         let mut i = 0;
@@ -329,10 +374,13 @@ impl FolderSet {
         FolderSet(bits)
     }
 
+    /// Whether an item with this set is listed in `folder`.
     pub fn contains(self, folder: Folder) -> bool {
         self.0 & folder.bit() != 0
     }
 
+    /// The folders of the set in the fixed output order of `Folder::ALL`,
+    /// which is also the order they serialise in.
     pub fn iter(self) -> impl Iterator<Item = Folder> {
         Folder::ALL.into_iter().filter(move |f| self.contains(*f))
     }
@@ -347,7 +395,12 @@ impl Serialize for FolderSet {
 /// One organisation (tenant or on-premises deployment).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Org {
+    /// The organisation's name, as scenario files, `org` keys and diagnostics
+    /// spell it. Unique within the deployment, compared case-insensitively.
     pub name: String,
+    /// Whether the organisation runs Skype for Business Server or Online
+    /// (DEC-014). The profile decides whether the ImConfiguration cmdlets and
+    /// sites exist and whether a sender keeps a copy (DEC-008).
     pub profile: Profile,
     /// `Some` for the Server profile only.
     pub server_version: Option<ServerVersion>,
@@ -365,10 +418,19 @@ pub struct User {
     pub name: String,
     /// SIP address, e.g. "sip:tony@contoso.com".
     pub sip: String,
+    /// The organisation the user belongs to: its admin store, its EWS and its
+    /// profile apply to the user's client.
     pub org: OrgId,
     /// Index into the organisation's `sites`.
     pub site: Option<u8>,
+    /// Where the user's own Exchange mailbox lives. As a writer, the user
+    /// needs one (DEC-017), and an on-premises one raises the build threshold
+    /// (OIM-003) and exposes old clients to the Drafts fault (OIM-014). As a
+    /// recipient without one, messages to the user fail permanently at
+    /// pickup (DEC-007).
     pub mailbox: MailboxLocation,
+    /// The user's one installed client, whose install, build and release date
+    /// the gate and the Drafts fault read.
     pub client: Client,
 }
 
@@ -411,28 +473,55 @@ impl Default for Options {
 /// the file; this is the one place these rules are checked.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DeploymentError {
+    /// Two organisations have the same name, compared case-insensitively.
     #[error("found the duplicate organisation name `{name}`, expected unique names")]
-    DuplicateOrg { index: usize, name: String },
-    #[error("found the duplicate site `{name}`, expected unique site names")]
-    DuplicateSite {
-        org: usize,
+    DuplicateOrg {
+        /// The index in the organisation list of the later of the two.
         index: usize,
+        /// The name as the later organisation spells it.
         name: String,
     },
+    /// One organisation lists the same site twice, compared
+    /// case-insensitively.
+    #[error("found the duplicate site `{name}`, expected unique site names")]
+    DuplicateSite {
+        /// The index of the organisation in the organisation list.
+        org: usize,
+        /// The index of the second occurrence in that organisation's `sites`.
+        index: usize,
+        /// The site name as its second occurrence spells it.
+        name: String,
+    },
+    /// Two users have the same display name or the same SIP address, compared
+    /// case-insensitively.
     #[error(
         "found the duplicate user `{name}` (clashes with `{clashes_with}`), expected unique display names and SIP addresses"
     )]
     DuplicateUser {
+        /// The index in the user list of the later of the two users.
         index: usize,
+        /// The display name of the later user.
         name: String,
+        /// The display name of the earlier user it clashes with.
         clashes_with: String,
     },
+    /// A federation entry pairs an organisation with itself.
     #[error("found an organisation federated with itself, expected another organisation")]
-    SelfFederation { index: usize },
+    SelfFederation {
+        /// The index of the entry in the federation list given to
+        /// `Deployment::new` (the scenario loader maps it back to the
+        /// `federated_with` entry in the file).
+        index: usize,
+    },
+    /// The deployment has more organisations (`ORGS_MAX`) or users
+    /// (`USERS_MAX`) than the model allows.
     #[error("found {found} {what}, expected at most {max}")]
     TooMany {
+        /// What there are too many of: `organisations` or `users`.
         what: &'static str,
+        /// How many the deployment has.
         found: usize,
+        /// The most it may have.
         max: usize,
     },
 }
@@ -440,16 +529,25 @@ pub enum DeploymentError {
 /// The static deployment: organisations, federation and users.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Deployment {
+    /// The organisations, in the order given to `Deployment::new`:
+    /// `OrgId(i)` is `orgs[i]`.
     pub orgs: Vec<Org>,
     /// Unordered pairs `(a, b)` with `a < b`, sorted.
     pub federation: Vec<(OrgId, OrgId)>,
+    /// The users, in the order given to `Deployment::new`: `UserId(i)` is
+    /// `users[i]`.
     pub users: Vec<User>,
+    /// The tunables the sources leave open, shared by every user and
+    /// organisation.
     pub options: Options,
 }
 
 /// The largest deployment: organisation ids are `u8`; users are bounded
 /// well below `u32` so that a deployment file cannot exhaust memory.
 pub const ORGS_MAX: usize = u8::MAX as usize;
+/// The most users a deployment may have (`SimConfig::validate` uses the same
+/// bound for `--users`). It is far below `u32::MAX` so that a deployment file
+/// cannot exhaust memory.
 pub const USERS_MAX: usize = 1_000_000;
 
 impl Deployment {
@@ -510,14 +608,19 @@ impl Deployment {
         })
     }
 
+    /// The user with id `id`. Ids are dense indices made by this deployment,
+    /// so an id from another one panics or names the wrong user.
     pub fn user(&self, id: UserId) -> &User {
         &self.users[id.0 as usize]
     }
 
+    /// The organisation with id `id`. Panics on an id that is not from this
+    /// deployment.
     pub fn org(&self, id: OrgId) -> &Org {
         &self.orgs[id.0 as usize]
     }
 
+    /// The organisation that `user` belongs to.
     pub fn org_of(&self, user: UserId) -> &Org {
         self.org(self.user(user).org)
     }
@@ -532,6 +635,9 @@ impl Deployment {
         (0..self.orgs.len()).map(|i| OrgId(i as u8))
     }
 
+    /// Whether organisations `a` and `b` are federated, in either order. An
+    /// organisation is never federated with itself: a send within one
+    /// organisation needs no federation (DEC-002).
     pub fn federated(&self, a: OrgId, b: OrgId) -> bool {
         self.federation.contains(&(a.min(b), a.max(b)))
     }
@@ -555,6 +661,8 @@ impl Deployment {
             .map(|i| UserId(i as u32))
     }
 
+    /// Finds an organisation by name, case-insensitively, as scenario `org`
+    /// keys and the protocol's `org` fields name it.
     pub fn find_org(&self, name: &str) -> Option<OrgId> {
         self.orgs
             .iter()

@@ -26,7 +26,10 @@ use crate::rules::world::{MessageRecord, State};
 pub struct Invariant {
     /// The SPEC.md id, e.g. `INV-001`.
     pub id: &'static str,
+    /// A short name, printed after the id in `check` reports, e.g. `no loss`.
     pub name: &'static str,
+    /// The predicate: `Ok` when the state satisfies it, otherwise `Err` with
+    /// an explanation naming the message or user at fault.
     pub check: fn(&Deployment, &State) -> Result<(), String>,
 }
 
@@ -577,7 +580,12 @@ pub fn settled_notified(_d: &Deployment, s: &State) -> Result<(), String> {
 /// A reachability probe: a `sometimes` property that shows a behaviour is
 /// explored at all.
 pub struct Reach {
+    /// The probe's name, e.g. `folder Drafts`. It is the property's id in
+    /// `check` reports, and what the `unreachable` list of a `[check]` section
+    /// names.
     pub name: &'static str,
+    /// Whether the state shows the behaviour. A `sometimes` property holds
+    /// once any reachable state does.
     pub check: fn(&Deployment, &State) -> bool,
 }
 

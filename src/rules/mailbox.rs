@@ -37,12 +37,28 @@ pub enum ItemKind {
 /// One mailbox item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Item {
+    /// The message the item holds. With deduplication on, a mailbox holds at
+    /// most one delivered item and one sender copy per message (DEC-004);
+    /// drafts are never deduplicated.
     pub message: MessageId,
+    /// Whether this is the delivered message, the sender's copy or a draft of
+    /// the Drafts fault.
     pub kind: ItemKind,
+    /// The Exchange message class, from whether the sender and the recipient
+    /// share an organisation (OIM-009, OIM-010). A sender's copy and a draft
+    /// carry the class of the delivered item.
     pub class: MessageClass,
+    /// The user who sent the message. This is not always the writer: a missed
+    /// message is written by the recipient's own client (OIM-017).
     pub from: UserId,
+    /// The message's recipient. For a sender's copy or a draft, this is not
+    /// the owner of the mailbox.
     pub to: UserId,
+    /// The folders the item is listed in; one item may be listed in two
+    /// (OIM-009).
     pub folders: FolderSet,
+    /// When Exchange stored the item, in virtual milliseconds since the start
+    /// of the run.
     pub at_ms: u64,
     /// Whether the owner has been notified of it (OIM-016, DEC-021).
     pub notified: bool,
@@ -51,6 +67,8 @@ pub struct Item {
 /// One user's mailbox, items in arrival order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Mailbox {
+    /// The items in arrival order: the order in which the observation lists a
+    /// folder's items and in which INV-008 checks delivery order.
     pub items: Vec<Item>,
 }
 

@@ -29,7 +29,13 @@ use std::fmt;
 /// An XdsIdentity: the scope and, for sites and tags, the name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scope {
+    /// The organisation-wide scope, `-Identity Global`: the policy or
+    /// configuration that applies when no per-user or site one does (DEC-010).
     Global,
+    /// A site scope, `-Identity Site:<name>` (Server profile only), holding
+    /// the site's name. It applies to the users of that site unless a per-user
+    /// policy is granted (DEC-010); `cmdlets::apply` stores it with the site
+    /// spelt as the deployment spells it.
     Site(String),
     /// A per-user policy; `Grant-CsClientPolicy -PolicyName X` names
     /// `Tag:X` ("The PolicyName is simply the policy Identity minus the
@@ -84,6 +90,8 @@ impl Serialize for Scope {
 /// One IM configuration (`New-/Set-CsImConfiguration`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct ImConfiguration {
+    /// The scope the configuration applies to: `Global` or a `Site:` scope. IM
+    /// configurations have no per-user scope (DEC-010).
     pub identity: Scope,
     /// `$True` unless set otherwise: "In Skype for Business Server 2015 CU3,
     /// the EnableOfflineIM option is set to $True by default" (OIM-006).
@@ -93,6 +101,9 @@ pub struct ImConfiguration {
 /// One client policy, reduced to the one setting offline IM reads.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct ClientPolicy {
+    /// The scope the policy applies to: `Global`, a `Site:` scope, or a `Tag:`
+    /// per-user policy, which applies only to the users it is granted to
+    /// (OIM-019).
     pub identity: Scope,
     /// `None` when never set: "most of the policy settings do not have
     /// default values" (New-CsClientPolicy). Resolution reads `None` as
@@ -101,6 +112,10 @@ pub struct ClientPolicy {
 }
 
 impl ClientPolicy {
+    /// A policy at `identity` with every setting unset. It is the Global
+    /// policy of a freshly installed organisation, and what
+    /// Remove-CsClientPolicy resets Global to, since Global cannot be removed
+    /// (OIM-020).
     pub fn unset(identity: Scope) -> ClientPolicy {
         ClientPolicy {
             identity,
@@ -112,7 +127,13 @@ impl ClientPolicy {
 /// The Central Management store of one organisation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct OrgConfig {
+    /// The IM configurations, keyed by `Scope::key`: Global, which exists on
+    /// Server 2015 CU3 and later and never on Online (DEC-014, DEC-016), and
+    /// any site configurations made with New-CsImConfiguration.
     pub im_configurations: BTreeMap<(u8, String), ImConfiguration>,
+    /// The client policies, keyed by `Scope::key`: Global, which always
+    /// exists, and any site and per-user (`Tag:`) policies made with
+    /// New-CsClientPolicy.
     pub client_policies: BTreeMap<(u8, String), ClientPolicy>,
     /// Per-user grants: user → the `Tag:` key of the granted policy.
     pub grants: BTreeMap<UserId, (u8, String)>,
@@ -136,6 +157,9 @@ impl OrgConfig {
 }
 
 impl ImConfiguration {
+    /// The Global IM configuration of a freshly installed Server 2015 CU3 or
+    /// later, with `EnableOfflineIM` `$True` (OIM-006).
+    /// Remove-CsImConfiguration resets Global to it (DEC-019).
     pub fn default_global() -> ImConfiguration {
         ImConfiguration {
             identity: Scope::Global,
@@ -155,6 +179,8 @@ pub fn im_configuration_exists(org: &Org) -> bool {
 /// Where an effective value came from, for the trace.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Resolved {
+    /// The effective `EnableIMAutoArchiving`, as the gate reads it: an unset
+    /// value is already read as `True` here (DEC-011).
     pub value: bool,
     /// The scope whose setting won, e.g. `Tag:OfflineIM`.
     pub from: Scope,

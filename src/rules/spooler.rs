@@ -60,18 +60,29 @@ pub enum SpoolStatus {
 /// One offline message in a client's History Spooler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct SpoolEntry {
+    /// The message the entry sends. Its id travels in every attempt, so the
+    /// mailbox can recognise a resend (DEC-004).
     pub message: MessageId,
     /// Whose mailbox the message is for.
     pub target: UserId,
+    /// When the entry's timer fires, in virtual milliseconds since the start
+    /// of the run: acceptance plus `pickup_delay_ms` (OIM-011), then, after a
+    /// failed attempt or a restart, that time plus the same delay (DEC-003,
+    /// DEC-005). Meaningful only while the entry is `Waiting`.
     pub due_ms: u64,
     /// EWS attempts started so far.
     pub attempts: u8,
+    /// Waiting for its timer, in flight with one EWS request, or kept as
+    /// failed with its reason (OIM-012).
     pub status: SpoolStatus,
 }
 
 /// One client's History Spooler, in acceptance order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Spooler {
+    /// The entries in acceptance order. The order matters: an entry never
+    /// overtakes an earlier waiting one for the same target (DEC-006), and of
+    /// two entries due at the same time the earlier goes first.
     pub entries: Vec<SpoolEntry>,
 }
 
@@ -87,6 +98,9 @@ impl Spooler {
         });
     }
 
+    /// Whether one of the entries has an EWS request in flight. A client has
+    /// at most one at a time (DEC-006, INV-010), so while this holds nothing
+    /// else is picked up.
     pub fn in_flight(&self) -> bool {
         self.entries
             .iter()

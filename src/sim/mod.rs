@@ -46,6 +46,7 @@ use std::sync::Arc;
 
 /// The embedded default workload.
 pub const DEFAULT_CONFIG: &str = include_str!("../../models/sim/workday.toml");
+/// The name the embedded default goes by in diagnostics.
 pub const DEFAULT_CONFIG_NAME: &str = "models/sim/workday.toml";
 
 const MINUTE_MS: u64 = 60_000;
@@ -56,54 +57,124 @@ const DAY_MS: u64 = 24 * HOUR_MS;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimConfig {
+    /// Users in the generated deployment, 2 to `USERS_MAX`, dealt round-robin
+    /// over the organisations. `--users` overrides it.
     pub users: u32,
+    /// Organisations, 1 to 64, each federated with every other. `--orgs`
+    /// overrides it.
     pub orgs: u32,
+    /// Simulated hours, 1 to 168 (a week): the run ends at `hours` times
+    /// 3,600,000 virtual milliseconds. `--hours` overrides it.
     pub hours: u32,
+    /// The seed of every random choice: the deployment is drawn from a ChaCha8
+    /// generator seeded with it, and the run from one seeded with `seed + 1`.
+    /// `--seed` overrides it.
     pub seed: u64,
+    /// The mix of the generated deployment (`[deployment]`).
     pub deployment: DeploymentMix,
+    /// The working day and what users do in it (`[workload]`).
     pub workload: Workload,
+    /// The outages, crashes and admin changes (`[faults]`).
     pub faults: Faults,
+    /// How often the run is checked and sampled (`[check]`).
     pub check: Checking,
 }
 
+/// The `[deployment]` table: the mix of the generated deployment. Each share
+/// is a probability from 0 to 1, drawn independently per organisation or per
+/// user. Like every value of the workload, it is a knob of the test load, not
+/// a claim about real deployments (SPEC.md §6).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentMix {
+    /// The chance that an organisation runs Skype for Business Server 2015 CU3
+    /// rather than Online (DEC-014).
     pub server_org_share: f64,
+    /// The chance that a user of a Server organisation has an on-premises
+    /// mailbox rather than an Online one. Users of Online organisations always
+    /// have Online mailboxes.
     pub on_premises_share: f64,
+    /// The chance that a user's client is an MSI install, which gets no
+    /// offline IM (OIM-004).
     pub msi_share: f64,
+    /// The chance that a user's client has build 16.0.6001.1000, below the
+    /// minimum of OIM-002; the others have 16.0.7070.2036.
     pub old_build_share: f64,
+    /// The chance that a user's client was released on 2016-05-10, before the
+    /// Drafts fix of 2016-06-14 (OIM-014); the others were released on
+    /// 2016-08-01.
     pub old_client_share: f64,
+    /// The deployment's `Options::ews_latency_ms` (DEC-024), 0 to 60,000.
     pub ews_latency_ms: u64,
 }
 
+/// The `[workload]` table: the working day, repeated every simulated day, and
+/// what signed-in users do in it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
+    /// The hour of the day, 0 to 23, around which every user signs in, as
+    /// Available.
     pub workday_start_hour: u32,
+    /// The hour, from `workday_start_hour + 1` to 24, around which every user
+    /// signs out. A client restarted after a crash signs in again only between
+    /// the two hours.
     pub workday_end_hour: u32,
+    /// How far, 0 to 240 minutes, a sign-in or sign-out may fall either side
+    /// of its hour, uniformly.
     pub sign_in_jitter_minutes: u32,
+    /// IMs a signed-in user sends per hour on average, 0 to 120. A user's
+    /// activities (IMs and presence changes) come at exponentially distributed
+    /// intervals.
     pub ims_per_user_hour: f64,
+    /// The chance that an IM goes to a user of another organisation rather
+    /// than of the sender's own; with one organisation every IM stays in it.
     pub federated_share: f64,
+    /// Presence changes a signed-in user makes per hour on average, 0 to 60.
     pub presence_changes_per_user_hour: f64,
+    /// The share of presence changes that set Do Not Disturb (OIM-017).
     pub dnd_share: f64,
+    /// The share of presence changes that set Presenting (OIM-017), at most
+    /// `1 - dnd_share`. The other changes set Available, Busy or Away, evenly.
     pub presenting_share: f64,
 }
 
+/// The `[faults]` table: how often EWS, clients and administrators disturb the
+/// day. A swarm draws these, and the EWS latency, from each seed
+/// (`SimConfig::with_faults_from_seed`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
+    /// EWS outages per organisation per simulated day on average, 0 to 24, at
+    /// exponentially distributed intervals.
     pub outages_per_org_day: f64,
+    /// The mean length of an outage, 1 to 1,440 minutes; lengths are
+    /// exponentially distributed.
     pub outage_minutes_mean: f64,
+    /// The chance, 0 to 1, that a user's client crashes on a given day, once,
+    /// at a uniformly random time. Despite the name it is a probability per
+    /// day, not a rate: a client crashes at most once a day.
     pub crashes_per_user_day: f64,
+    /// Minutes, 1 to 1,440, from a crash to the client's restart. During
+    /// working hours the user signs in again a minute after the restart.
     pub restart_after_minutes: u32,
+    /// How many times a day, 0 to 1,000, an administrator of a randomly chosen
+    /// Server organisation runs
+    /// `Set-CsImConfiguration -EnableOfflineIM $False`; each change is
+    /// switched back an hour later. With no Server organisation, none happen.
     pub admin_changes_per_day: u32,
 }
 
+/// The `[check]` table: how often the run is checked and sampled.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Checking {
+    /// Virtual minutes, 1 to 1,440, between checks of the invariants. A
+    /// violation is caught at the next check, so its reported time is an upper
+    /// bound; settled state is retired after every check that holds (SPEC.md
+    /// §6).
     pub invariant_interval_minutes: u32,
+    /// Virtual minutes, 1 to 1,440, between samples of the time series.
     pub sample_interval_minutes: u32,
 }
 
@@ -111,9 +182,16 @@ pub struct Checking {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{file}:{line}:{column}: error: {message}")]
 pub struct ConfigError {
+    /// The name the config was loaded under: its path, or
+    /// `DEFAULT_CONFIG_NAME` for the embedded default.
     pub file: String,
+    /// The 1-based line of the TOML error, or of the line where the offending
+    /// key begins (1 when no line begins with it).
     pub line: usize,
+    /// The 1-based column, counted in bytes.
     pub column: usize,
+    /// What was found and what was expected; for a value out of range, the
+    /// key, the value and the allowed range.
     pub message: String,
 }
 
@@ -394,41 +472,66 @@ enum Planned {
 /// One point of the time series, per sample interval.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Sample {
+    /// When the sample was taken, in virtual milliseconds since the start of
+    /// the run.
     pub at_ms: u64,
+    /// Entries in all History Spoolers at that time: waiting, in flight and
+    /// failed alike.
     pub spool_depth: u64,
     /// Records the ledger holds: what retirement leaves, plus the IMs sent
     /// since the last check.
     pub ledger_records: u64,
+    /// IMs routed `live` since the previous sample.
     pub live: u64,
+    /// IMs routed `offline` since the previous sample.
     pub offline: u64,
+    /// IMs routed `missed-message` since the previous sample.
     pub missed_message: u64,
+    /// IMs routed `unavailable` since the previous sample.
     pub unavailable: u64,
 }
 
 /// IMs by route.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Routes {
+    /// IMs delivered live to the recipient's running client (DEC-001,
+    /// DEC-025).
     pub live: u64,
+    /// IMs accepted into the sender's History Spooler (DEC-001).
     pub offline: u64,
+    /// IMs spooled as missed messages by a Do Not Disturb or Presenting
+    /// recipient's own client (OIM-017).
     pub missed_message: u64,
+    /// IMs not sent at all, whatever the reason.
     pub unavailable: u64,
 }
 
 /// Delivery latency from send to mailbox, over delivered offline messages.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Latency {
+    /// The median latency, in virtual milliseconds: the value at rank
+    /// `n * 50 / 100` of the `n` sorted latencies. 0 when nothing was
+    /// delivered, as are the others.
     pub p50_ms: u64,
+    /// The 90th percentile, at rank `n * 90 / 100`.
     pub p90_ms: u64,
+    /// The 99th percentile, at rank `n * 99 / 100`.
     pub p99_ms: u64,
+    /// The longest latency.
     pub max_ms: u64,
 }
 
 /// What happened to spooled messages.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Spooled {
+    /// Sends accepted into a History Spooler: the `offline` and
+    /// `missed-message` routes together.
     pub accepted: u64,
+    /// Items delivered into recipients' mailboxes, over both spooled routes.
     pub delivered: u64,
+    /// Entries still waiting or in flight in a spooler at the end of the run.
     pub retained: u64,
+    /// Entries kept as failed at the end of the run (OIM-012).
     pub failed: u64,
 }
 
@@ -436,44 +539,71 @@ pub struct Spooled {
 /// no wall-clock figure, so equal inputs give byte-equal JSON.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    /// The seed of the run (`SimConfig::seed`).
     pub seed: u64,
+    /// Users in the generated deployment.
     pub users: u32,
+    /// Organisations in the generated deployment.
     pub orgs: u32,
+    /// Simulated hours.
     pub hours: u32,
+    /// Events the rule book accepted, clock advances excluded.
     pub events: u64,
+    /// IMs sent, by route.
     pub routes: Routes,
+    /// What became of the spooled IMs.
     pub spooled: Spooled,
+    /// Delivery latency from send to mailbox.
     pub latency: Latency,
+    /// The largest total of spool entries at any sample.
     pub spool_depth_max: u64,
+    /// Items the Drafts fault left in Drafts folders (OIM-014, DEC-013).
     pub drafts_items: u64,
+    /// Sign-in notifications given (OIM-016, DEC-021).
     pub notifications: u64,
+    /// EWS outages that began.
     pub outages: u64,
+    /// Client crashes.
     pub crashes: u64,
+    /// Admin changes of `EnableOfflineIM` applied: each switch-off, and each
+    /// switch-on an hour later.
     pub admin_changes: u64,
+    /// Checks of the invariant table, the final one included.
     pub invariant_checks: u64,
 }
 
 /// An invariant violation that stopped the run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
+    /// The id of the first invariant in the table that the check found
+    /// violated, e.g. `INV-001`.
     pub id: &'static str,
+    /// The invariant's own explanation.
     pub why: String,
+    /// The virtual time of the check that found it, in milliseconds since the
+    /// start of the run: an upper bound on when the violation happened.
     pub at_ms: u64,
+    /// Events the rule book had accepted by then.
     pub events: u64,
     /// The last events before the check, oldest first.
     pub last_events: Vec<String>,
+    /// The command line that replays the run (`replay_command`).
     pub replay: String,
 }
 
 /// The outcome of one simulation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SimReport {
+    /// The run's summary.
     pub summary: Summary,
+    /// The time series: a sample at time 0, one every
+    /// `sample_interval_minutes`, and one where the run stopped.
     pub samples: Vec<Sample>,
     /// Delivered latencies and how many messages took each, for the
     /// percentiles and the histogram: as many entries as distinct values.
     #[serde(skip)]
     pub latencies_ms: BTreeMap<u64, u64>,
+    /// The violation that stopped the run; `None` when every check held.
     pub violation: Option<Violation>,
 }
 
@@ -482,8 +612,15 @@ pub const LAST_EVENTS_MAX: usize = 20;
 
 /// Observers of a run: progress in virtual minutes, and trace lines.
 pub trait Observer {
+    /// Called as the run advances, at most once per 10 virtual minutes, with
+    /// the virtual time reached and the time the run ends at, both in
+    /// milliseconds. Does nothing by default.
     fn progress(&mut self, _now_ms: u64, _end_ms: u64) {}
+    /// Called with each line of the decision log, in order, when `wants_trace`
+    /// is true. Drops the line by default.
     fn trace(&mut self, _line: &crate::rules::world::TraceRecord) {}
+    /// Whether the run keeps the decision log and hands its lines to `trace`.
+    /// False by default, which spares formatting every line.
     fn wants_trace(&self) -> bool {
         false
     }
