@@ -286,3 +286,107 @@ proptest! {
         }
     }
 }
+
+/// Runs the real binary on a scenario text written to a temporary file, so
+/// that a panic shows as exit code 101 instead of failing the test process.
+fn run_binary_on(name: &str, text: &str) -> (i32, String) {
+    let path = std::env::temp_dir().join(format!("offline-im-{}-{name}.toml", std::process::id()));
+    std::fs::write(&path, text).expect("the temporary directory is writable");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_offline-im"))
+        .arg("run")
+        .arg(&path)
+        .output()
+        .expect("the binary starts");
+    let _ = std::fs::remove_file(&path);
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The shape every diagnostic keeps however long its line: the positioned
+/// header, a short excerpt and the caret, within a few kilobytes.
+fn assert_bounded_diagnostic(code: i32, err: &str, line: usize, column: usize) {
+    assert_eq!(
+        code,
+        2,
+        "exit 2, not a panic (101): {}",
+        &err[..err.len().min(2_000)]
+    );
+    assert!(err.len() < 4_096, "stderr is {} bytes", err.len());
+    assert!(err.contains(&format!(":{line}:{column}: error:")), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    let caret = lines
+        .iter()
+        .rev()
+        .find(|l| l.ends_with('^'))
+        .expect("a caret line");
+    let excerpt = lines[lines.len() - 2];
+    // The caret stands under the character it names, in the window shown.
+    let caret_at = caret.chars().count() - 1;
+    assert!(excerpt.chars().count() > caret_at, "{excerpt}\n{caret}");
+}
+
+/// DEC-034 (issue 15, item 12): an error past column 65,535 used to panic in a format
+/// width (exit 101), and echoed the whole line.
+#[test]
+fn a_diagnostic_past_column_65535_exits_2_with_a_bounded_excerpt() {
+    let body = "x".repeat(100_000);
+    let text = format!(
+        "{}[[timeline]]\nat_ms = 0\nsend = {{ from = \"Tony Smith\", body = \"{body}\", to = \"Nobody\" }}\n",
+        base_with("name = \"base\"", "name = \"base\"\nend_ms = 1000")
+    );
+    let (line, column) = position_of(&text, "\"Nobody\"");
+    assert!(column > 65_536, "the error is at column {column}");
+    let (code, err) = run_binary_on("long-line", &text);
+    assert_bounded_diagnostic(code, &err, line, column);
+    assert!(err.contains("Nobody"), "{err}");
+}
+
+/// The cmdlet parser's errors are placed in the file too: a 100,000-character
+/// setup line with an unknown parameter at its end.
+#[test]
+fn a_cmdlet_error_on_a_100000_character_line_is_bounded() {
+    let padding = " ".repeat(100_000);
+    let text = format!(
+        "{}[setup]\ncontoso = [\"Set-CsClientPolicy{padding}-Bogus 1\"]\n",
+        common::BASE
+    );
+    let (line, column) = position_of(&text, "-Bogus");
+    assert!(column > 65_536, "the error is at column {column}");
+    let (code, err) = run_binary_on("long-cmdlet", &text);
+    assert_bounded_diagnostic(code, &err, line, column);
+}
+
+/// A 50 MB file of one line gives the same few lines of diagnostic.
+#[test]
+fn a_50_mb_single_line_file_exits_2_with_a_bounded_diagnostic() {
+    let mut text = String::with_capacity(50 * 1024 * 1024 + 16);
+    text.push_str("name = \"");
+    text.push_str(&"a".repeat(50 * 1024 * 1024));
+    // No closing quote: the TOML parser reports the unterminated string.
+    let (code, err) = run_binary_on("fifty-megabytes", &text);
+    assert_eq!(
+        code,
+        2,
+        "exit 2, not a panic: {}",
+        &err[..err.len().min(2_000)]
+    );
+    assert!(err.len() < 4_096, "stderr is {} bytes", err.len());
+    assert!(err.contains(":1:"), "{err}");
+}
+
+/// A message that quotes a very long found value is cut, and says how much
+/// was left out.
+#[test]
+fn a_very_long_found_value_is_cut_in_the_message() {
+    let name = "N".repeat(100_000);
+    let text = format!(
+        "{}[[timeline]]\nat_ms = 0\nsend = {{ from = \"Tony Smith\", to = \"{name}\", body = \"x\" }}\n",
+        base_with("name = \"base\"", "name = \"base\"\nend_ms = 1000")
+    );
+    let (line, column) = position_of(&text, &format!("\"{name}\""));
+    let (code, err) = run_binary_on("long-name", &text);
+    assert_bounded_diagnostic(code, &err, line, column);
+    assert!(err.contains("more characters)"), "{err}");
+}

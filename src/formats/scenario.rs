@@ -93,17 +93,50 @@ pub struct ScenarioError {
     pub source_line: String,
 }
 
+/// The most characters of the source line shown on either side of the
+/// caret. A diagnostic stays a few lines long whatever the input: a
+/// 50 MB single-line file gives the same excerpt as a short one.
+const EXCERPT_SIDE_CHARS: usize = 60;
+
+/// The most characters of a message printed. A message quotes what was
+/// found, and what was found can be a whole line of any length.
+const MESSAGE_CHARS_MAX: usize = 1_000;
+
+/// At most `max_chars` characters of `text`, and how many were left out.
+fn clamp_chars(text: &str, max_chars: usize) -> (&str, usize) {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => (&text[..end], text[end..].chars().count()),
+        None => (text, 0),
+    }
+}
+
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
+        let (message, message_left_out) = clamp_chars(&self.message, MESSAGE_CHARS_MAX);
+        write!(
             f,
-            "{}:{}:{}: error: {}",
-            self.file, self.line, self.column, self.message
+            "{}:{}:{}: error: {message}",
+            self.file, self.line, self.column
         )?;
-        let gutter = self.line.to_string().len();
-        writeln!(f, "{:gutter$} |", "")?;
-        writeln!(f, "{} | {}", self.line, self.source_line)?;
-        write!(f, "{:gutter$} | {:>col$}", "", "^", col = self.column)
+        if message_left_out > 0 {
+            write!(f, "… ({message_left_out} more characters)")?;
+        }
+        writeln!(f)?;
+        // The excerpt is a window around the caret, so that neither a long
+        // line nor a far column makes the diagnostic long. The caret is
+        // placed by repeating spaces, never by a format width, which panics
+        // above 65,535.
+        let caret_index = self.column.saturating_sub(1);
+        let skip = caret_index.saturating_sub(EXCERPT_SIDE_CHARS);
+        let mut rest = self.source_line.chars().skip(skip);
+        let window: String = rest.by_ref().take(2 * EXCERPT_SIDE_CHARS).collect();
+        let cut_before = if skip > 0 { "…" } else { "" };
+        let cut_after = if rest.next().is_some() { "…" } else { "" };
+        let caret_at = cut_before.chars().count() + caret_index - skip;
+        let gutter = " ".repeat(self.line.to_string().len());
+        writeln!(f, "{gutter} |")?;
+        writeln!(f, "{} | {cut_before}{window}{cut_after}", self.line)?;
+        write!(f, "{gutter} | {}^", " ".repeat(caret_at))
     }
 }
 
