@@ -1156,3 +1156,29 @@ fn dec_033_the_first_failing_gate_is_reported_in_a_fixed_order() {
     }
     assert_eq!(gate(&facts), Ok(()));
 }
+
+/// DEC-035: names match case-insensitively in ASCII only, the `sip:`
+/// scheme included, and a missing SIP address follows one rule.
+#[test]
+fn dec_035_names_match_ascii_case_insensitively_and_sip_addresses_follow_one_rule() {
+    let text = BASE
+        .replace("name = \"Ann Beebe\"", "name = \"  Émile   Zola \"")
+        .replace("name = \"contoso\"", "name = \"Contoso\"");
+    let s = common::load(&text);
+    let d = &s.deployment;
+    let emile = d.find_user("  Émile   Zola ").expect("the exact name");
+    assert_eq!(d.user(emile).sip, "sip:Émile.zola@contoso");
+    let tony = d.find_user("TONY SMITH").expect("ASCII letters fold");
+    assert_eq!(d.user(tony).sip, "sip:tony.smith@contoso");
+    assert_eq!(d.find_user("  éMILE   ZOLA "), None, "É is not folded to é");
+    for form in [
+        "sip:tony.smith@contoso",
+        "SIP:Tony.Smith@Contoso",
+        "Sip:tony.smith@contoso",
+        "tony.smith@contoso",
+    ] {
+        assert_eq!(d.find_user(form), Some(tony), "{form}");
+    }
+    assert_eq!(d.find_org("CONTOSO"), d.find_org("contoso"));
+    assert!(d.find_org("contoso").is_some());
+}

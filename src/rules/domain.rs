@@ -646,11 +646,11 @@ impl Deployment {
     /// `sip:` prefix), case-insensitively, as `Grant-CsClientPolicy
     /// -Identity` accepts them.
     pub fn find_user(&self, identity: &str) -> Option<UserId> {
-        let bare = |s: &str| {
-            s.strip_prefix("sip:")
-                .or_else(|| s.strip_prefix("SIP:"))
-                .unwrap_or(s)
-                .to_string()
+        // The `sip:` scheme is matched like every other name (DEC-035):
+        // case-insensitively in ASCII, so `Sip:` is a prefix too.
+        let bare = |s: &str| match s.get(..4) {
+            Some(scheme) if scheme.eq_ignore_ascii_case("sip:") => s[4..].to_string(),
+            _ => s.to_string(),
         };
         let wanted = bare(identity);
         self.users
