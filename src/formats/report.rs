@@ -435,7 +435,7 @@ pub fn render_text(r: &RunReport) -> String {
             for e in &u.spooler {
                 let _ = writeln!(
                     out,
-                    "    spooler  {} to {} due {} ms, attempts {}, {:?}",
+                    "    spooler  {} to {} due {} ms, attempts {}, {}",
                     e.id, e.to, e.due_ms, e.attempts, e.status
                 );
             }

@@ -239,6 +239,18 @@ pub enum SwitchVerdict {
     ServerTooOld,
 }
 
+impl SwitchVerdict {
+    /// The verdict's name in people's output, the same kebab-case name the
+    /// JSON carries (`server-too-old`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SwitchVerdict::On => "on",
+            SwitchVerdict::Off => "off",
+            SwitchVerdict::ServerTooOld => "server-too-old",
+        }
+    }
+}
+
 /// The effective server switch for a user: the user's site IM configuration
 /// if one exists, else Global (DEC-010). Online organisations have no
 /// switch; the client policy alone gates them (DEC-014).
@@ -268,6 +280,21 @@ pub fn effective_offline_im_switch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The verdict's name in people's output is its JSON name.
+    #[test]
+    fn switch_verdicts_are_named_as_in_json() {
+        for v in [
+            SwitchVerdict::On,
+            SwitchVerdict::Off,
+            SwitchVerdict::ServerTooOld,
+        ] {
+            assert_eq!(
+                serde_json::to_value(v).unwrap(),
+                serde_json::Value::from(v.name())
+            );
+        }
+    }
 
     #[test]
     fn scope_parse_is_case_insensitive_and_bare_names_are_tags() {

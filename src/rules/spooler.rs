@@ -39,6 +39,17 @@ pub enum FailReason {
 }
 
 impl FailReason {
+    /// The reason's name in people's output, the same kebab-case name the
+    /// JSON observation carries (`drafts-fault`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FailReason::EwsUnavailable => "ews-unavailable",
+            FailReason::RecipientHasNoMailbox => "recipient-has-no-mailbox",
+            FailReason::DraftsFault => "drafts-fault",
+            FailReason::Unconfirmed => "unconfirmed",
+        }
+    }
+
     /// Whether retrying could help.
     pub fn transient(self) -> bool {
         !matches!(self, FailReason::RecipientHasNoMailbox)
@@ -55,6 +66,18 @@ pub enum SpoolStatus {
     InFlight,
     /// Kept, visible, not retried (OIM-012).
     Failed(FailReason),
+}
+
+impl std::fmt::Display for SpoolStatus {
+    /// The status in people's output, in the JSON observation's kebab-case
+    /// names: `waiting`, `in-flight`, or `failed: drafts-fault`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpoolStatus::Waiting => f.write_str("waiting"),
+            SpoolStatus::InFlight => f.write_str("in-flight"),
+            SpoolStatus::Failed(reason) => write!(f, "failed: {}", reason.name()),
+        }
+    }
 }
 
 /// One offline message in a client's History Spooler.
@@ -178,6 +201,37 @@ impl Spooler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The names in people's output are the JSON names, so that a reader of
+    /// `run`'s text and of `--json` sees one vocabulary (issue 15, item 14).
+    #[test]
+    fn people_see_the_json_names() {
+        let reasons = [
+            FailReason::EwsUnavailable,
+            FailReason::RecipientHasNoMailbox,
+            FailReason::DraftsFault,
+            FailReason::Unconfirmed,
+        ];
+        for reason in reasons {
+            assert_eq!(
+                serde_json::to_value(reason).unwrap(),
+                serde_json::Value::from(reason.name())
+            );
+            let json = serde_json::to_value(SpoolStatus::Failed(reason)).unwrap();
+            assert_eq!(
+                SpoolStatus::Failed(reason).to_string(),
+                format!(
+                    "{}: {}",
+                    json["status"].as_str().unwrap(),
+                    json["reason"].as_str().unwrap()
+                )
+            );
+        }
+        for status in [SpoolStatus::Waiting, SpoolStatus::InFlight] {
+            let json = serde_json::to_value(status).unwrap();
+            assert_eq!(status.to_string(), json["status"].as_str().unwrap());
+        }
+    }
 
     #[test]
     fn later_entry_for_same_target_never_overtakes() {
