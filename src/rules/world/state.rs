@@ -7,7 +7,7 @@
 
 use super::event::Event;
 use super::ledger::{Ledger, MessageRecord};
-use super::provision;
+use super::user_events::provision;
 use crate::rules::domain::{Deployment, MessageId, Presence, UserId};
 use crate::rules::mailbox::{ItemKind, Mailbox};
 use crate::rules::policy::{OrgConfig, SwitchVerdict};
