@@ -1,0 +1,116 @@
+//! The events `step` accepts (SPEC.md §4.2), what an accepted event
+//! produces besides the new state, and why an event can be rejected.
+
+use crate::rules::cmdlets::{CmdletError, Parsed};
+use crate::rules::dispatch::Route;
+use crate::rules::domain::{MessageId, OrgId, Presence, UserId};
+use serde::Serialize;
+
+/// An event: something a user, an administrator, the network or time does.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "event")]
+pub enum Event {
+    /// A user types an IM.
+    Send {
+        /// The user who types it, whose client routes it.
+        from: UserId,
+        /// The user it is addressed to.
+        to: UserId,
+        /// The text typed.
+        body: String,
+    },
+    /// A user signs in with a running client and is provisioned.
+    SignIn {
+        /// The user signing in.
+        user: UserId,
+        /// The presence published at sign-in, which routes their IMs.
+        presence: Presence,
+    },
+    /// A user signs out; the client keeps running.
+    SignOut {
+        /// The user signing out.
+        user: UserId,
+    },
+    /// A signed-in user publishes another presence.
+    SetPresence {
+        /// The user changing presence.
+        user: UserId,
+        /// The new presence, which routes the IMs sent to them from now on.
+        presence: Presence,
+    },
+    /// The client crashes or is closed; both are the same event (DEC-005).
+    CrashClient {
+        /// The user whose client stops.
+        user: UserId,
+    },
+    /// A stopped client starts again, signed out.
+    RestartClient {
+        /// The user whose client starts.
+        user: UserId,
+    },
+    /// An organisation's EWS becomes unavailable.
+    EwsDown {
+        /// The organisation whose EWS goes down.
+        org: OrgId,
+    },
+    /// An organisation's EWS becomes available again.
+    EwsUp {
+        /// The organisation whose EWS comes back.
+        org: OrgId,
+    },
+    /// A Management Shell command run in one organisation.
+    Admin {
+        /// The organisation whose admin store the command acts on.
+        org: OrgId,
+        /// The command line as typed, which is what the trace and a
+        /// serialised event show.
+        #[serde(rename = "command")]
+        text: String,
+        /// The command as parsed when the event was built, where a syntax
+        /// error can still point at its place in the input; boxed to keep
+        /// `Event` small.
+        #[serde(skip)]
+        parsed: Box<Parsed>,
+    },
+    /// Virtual time moves forward to an absolute time.
+    AdvanceTo {
+        /// The new clock; it must not be earlier than the current one.
+        at_ms: u64,
+    },
+    /// The client's spool timer fires and it starts an EWS call.
+    Pickup {
+        /// The user whose client picks up an entry.
+        user: UserId,
+    },
+    /// Exchange processes the oldest request from this writer.
+    ExchangeProcess {
+        /// The client whose request Exchange processes.
+        writer: UserId,
+    },
+    /// The client reads the oldest response addressed to it.
+    ClientReceive {
+        /// The user whose client reads the response.
+        user: UserId,
+    },
+}
+
+/// What an event produced, besides the new state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// For `Send`: the message id and the route taken.
+    pub route: Option<(MessageId, Route)>,
+    /// For `Admin`: what the shell printed.
+    pub shell_output: Vec<String>,
+}
+
+/// Why an event could not happen in this state.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// The event is not enabled in this state (SPEC.md §4.2's
+    /// precondition column); the text says which condition failed.
+    #[error("{0}")]
+    Precondition(String),
+    /// The Management Shell rejected the command, as the real shell would.
+    #[error("{0}")]
+    Cmdlet(CmdletError),
+}
