@@ -119,6 +119,40 @@ fn oim_002_c2r_build_6701_is_the_minimum() {
     assert_eq!(Build::OFFLINE_IM_MIN.to_string(), "16.0.6701.1000");
 }
 
+/// OIM-002, OIM-003 (issue 15, item 15): a build refusal says which build
+/// was found and which is required, in the trace and in `run`'s text.
+#[test]
+fn oim_002_a_build_refusal_names_the_build_found_and_the_build_required() {
+    let text = BASE.replacen("build = \"16.0.6920.1000\"", "build = \"16.0.6701.999\"", 1)
+        + "end_ms = 1000\n[[timeline]]\nat_ms = 0\nsend = { from = \"Tony Smith\", to = \"Ken Myer\", body = \"hi\" }\n";
+    let text = text
+        .replacen("name = \"base\"", "name = \"base\"\nend_ms = 1000", 1)
+        .replacen("end_ms = 1000\n[[timeline]]", "[[timeline]]", 1);
+    let report = offline_im::formats::report::run(&common::load(&text)).expect("the scenario runs");
+    let wanted = "the client is build 16.0.6701.999, and offline IM needs 16.0.6701.1000 or later";
+    let step = report
+        .steps
+        .iter()
+        .find(|s| s.route.is_some())
+        .expect("the send");
+    assert_eq!(
+        step.route.as_ref().and_then(|r| r.detail.as_deref()),
+        Some(wanted)
+    );
+    assert!(
+        step.trace.iter().any(|t| t.contains(wanted)),
+        "{:?}",
+        step.trace
+    );
+    let rendered = offline_im::formats::report::render_text(&report);
+    assert!(
+        rendered.contains(&format!(
+            "route: m1 -> unavailable (build-too-old, OIM-002: {wanted})"
+        )),
+        "{rendered}"
+    );
+}
+
 #[test]
 fn oim_003_on_premises_mailbox_needs_6920() {
     let mut w = tony_with("c2r", "16.0.6919.9999", "on-premises", "2016-07-12");

@@ -166,7 +166,7 @@ impl Implementation for Reference {
                 "the rule book answered a send without a route",
             )
         })?;
-        let view = report::route_view(&world.state, id, route);
+        let view = report::route_view(&world.deployment, &world.state, id, route);
         let mut result = serde_json::json!({ "id": view.id, "route": view.route });
         if let Some(reason) = view.reason {
             result["reason"] = Value::from(reason);

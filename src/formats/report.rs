@@ -180,11 +180,16 @@ pub struct RouteView {
     /// The SPEC id behind `reason`, e.g. `OIM-007`; left out with it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<&'static str>,
+    /// For a build refusal, the build found and the build required
+    /// (OIM-002, OIM-003); left out for every other reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// How a send was routed, with the reason for an unavailable route or for
 /// a fallback (a DND or Presenting recipient whose client cannot file it).
 pub fn route_view(
+    d: &Deployment,
     s: &State,
     id: crate::rules::domain::MessageId,
     r: crate::rules::dispatch::Route,
@@ -193,11 +198,20 @@ pub fn route_view(
         crate::rules::dispatch::Route::Unavailable(why) => Some(why),
         _ => s.record(id).fallback,
     };
+    // The writer whose gate refused: the sender for an unavailable route,
+    // the recipient for a fallback to live (DEC-015).
+    let rec = s.record(id);
+    let writer = if matches!(r, crate::rules::dispatch::Route::Unavailable(_)) {
+        rec.from
+    } else {
+        rec.to
+    };
     RouteView {
         id: id.to_string(),
         route: r.name(),
         reason: reason.map(|w| w.name()),
         source: reason.map(|w| w.source()),
+        detail: reason.and_then(|w| w.detail(d.user(writer).client.build)),
     }
 }
 
@@ -331,7 +345,9 @@ pub fn run_world(scenario: &Scenario) -> Result<(RunReport, World), RunError> {
             .apply(&te.event)
             .map_err(|e| RunError::Input(scenario.runtime_error(te, &e)))?;
         check(&world, step, &desc)?;
-        let route = outcome.route.map(|(id, r)| route_view(&world.state, id, r));
+        let route = outcome
+            .route
+            .map(|(id, r)| route_view(&world.deployment, &world.state, id, r));
         steps.push(StepReport {
             step,
             at_ms: te.at_ms,
@@ -403,7 +419,14 @@ pub fn render_text(r: &RunReport) -> String {
         if let Some(route) = &s.route {
             let _ = write!(out, "  route: {} -> {}", route.id, route.route);
             if let (Some(reason), Some(src)) = (route.reason, route.source) {
-                let _ = write!(out, " ({reason}, {src})");
+                match &route.detail {
+                    Some(detail) => {
+                        let _ = write!(out, " ({reason}, {src}: {detail})");
+                    }
+                    None => {
+                        let _ = write!(out, " ({reason}, {src})");
+                    }
+                }
             }
             out.push('\n');
         }

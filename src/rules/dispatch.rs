@@ -74,6 +74,23 @@ impl Unavailable {
         }
     }
 
+    /// For a refusal that compares a build with a threshold, what was found
+    /// and what is required, in a sentence for people (OIM-002, OIM-003):
+    /// `build` is the writing client's. `None` for every other reason.
+    pub fn detail(self, build: Build) -> Option<String> {
+        match self {
+            Unavailable::BuildTooOld => Some(format!(
+                "the client is build {build}, and offline IM needs {} or later",
+                Build::OFFLINE_IM_MIN
+            )),
+            Unavailable::OnPremisesBuildTooOld => Some(format!(
+                "the client is build {build}, and with an on-premises mailbox offline IM needs {} or later",
+                Build::ON_PREMISES_MIN
+            )),
+            _ => None,
+        }
+    }
+
     /// The kebab-case name used in output.
     pub fn name(self) -> &'static str {
         match self {

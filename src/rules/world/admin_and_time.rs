@@ -2,8 +2,8 @@
 //! run in one organisation, and the virtual clock moving forward.
 
 use super::decision_log::Log;
+use super::event::fail;
 use super::event::{Outcome, StepError};
-use super::fail;
 use super::state::State;
 use crate::rules::cmdlets::{self, Parsed};
 use crate::rules::domain::{Deployment, OrgId};

@@ -3,9 +3,10 @@
 //! the client reading Exchange's response.
 
 use super::decision_log::Log;
+use super::decision_log::name;
+use super::event::fail;
 use super::event::{Outcome, StepError};
 use super::state::{EwsRequest, State};
-use super::{fail, name};
 use crate::rules::domain::{Deployment, UserId};
 use crate::rules::spooler::{FailReason, SpoolStatus};
 
@@ -114,7 +115,7 @@ pub(super) fn pickup(
         let status = sp.entries[i].status;
         log.note(now, "spooler", || {
             format!(
-                "{} attempt {}/{}: EWS unavailable (OIM-005); now {:?} (DEC-003, OIM-012)",
+                "{} attempt {}/{}: EWS unavailable (OIM-005); now {} (DEC-003, OIM-012)",
                 entry.message, entry.attempts, opts.attempts_max, status
             )
         });
@@ -186,8 +187,9 @@ pub(super) fn client_receive(
             let status = sp.entries[j].status;
             log.note(now, "spooler", || {
                 format!(
-                    "{} failed: {reason:?}; now {status:?} (DEC-003, OIM-012)",
-                    resp.message
+                    "{} failed: {}; now {status} (DEC-003, OIM-012)",
+                    resp.message,
+                    reason.name()
                 )
             });
         }

@@ -2,6 +2,7 @@
 //! stamped with virtual time and a component, and the switch that turns
 //! writing them off where nobody reads them.
 
+use crate::rules::domain::{Deployment, UserId};
 use serde::Serialize;
 use std::fmt;
 
@@ -67,4 +68,10 @@ impl Log {
             });
         }
     }
+}
+
+/// A user's display name, as every trace line and precondition message
+/// names users.
+pub(super) fn name(d: &Deployment, u: UserId) -> &str {
+    &d.user(u).name
 }

@@ -114,3 +114,9 @@ pub enum StepError {
     #[error("{0}")]
     Cmdlet(CmdletError),
 }
+
+/// The answer of an event whose precondition fails: the state is left as
+/// it was, and the text says which condition failed.
+pub(super) fn fail(why: String) -> Result<Outcome, StepError> {
+    Err(StepError::Precondition(why))
+}

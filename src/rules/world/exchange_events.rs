@@ -3,10 +3,11 @@
 //! files the message, the sender's copy or a draft into the mailboxes.
 
 use super::decision_log::Log;
+use super::decision_log::name;
+use super::event::fail;
 use super::event::{Outcome, StepError};
 use super::notification::notify_pending;
 use super::state::{EwsRequest, EwsResponse, State};
-use super::{fail, name};
 use crate::rules::dispatch::Route;
 use crate::rules::domain::{Deployment, Folder, MailboxLocation, MessageClass, OrgId, UserId};
 use crate::rules::mailbox::{self, Item, ItemKind};

@@ -67,6 +67,7 @@ mod notification;
 mod retirement;
 mod scheduler;
 mod state;
+mod step;
 mod user_events;
 
 pub use decision_log::{Log, TraceRecord};
@@ -76,39 +77,4 @@ pub use notification::notifies;
 pub use retirement::Retired;
 pub use scheduler::{SETTLE_STEPS_MAX, SettleError, World};
 pub use state::{ClientState, EwsRequest, EwsResponse, Notification, Provisioned, State};
-
-use crate::rules::domain::{Deployment, UserId};
-
-/// Applies one event. This is the transition function of the model: it
-/// only dispatches, and each event's rule is the function it names.
-pub fn step(d: &Deployment, s: &mut State, e: &Event, log: &mut Log) -> Result<Outcome, StepError> {
-    match e {
-        Event::Send { from, to, body } => user_events::send(d, s, *from, *to, body, log),
-        Event::SignIn { user, presence } => user_events::sign_in(d, s, *user, *presence, log),
-        Event::SignOut { user } => user_events::sign_out(d, s, *user, log),
-        Event::SetPresence { user, presence } => {
-            user_events::set_presence(d, s, *user, *presence, log)
-        }
-        Event::CrashClient { user } => client_events::crash_client(d, s, *user, log),
-        Event::RestartClient { user } => client_events::restart_client(d, s, *user, log),
-        Event::EwsDown { org } => exchange_events::ews_down(d, s, *org, log),
-        Event::EwsUp { org } => exchange_events::ews_up(d, s, *org, log),
-        Event::Admin { org, text, parsed } => admin_and_time::admin(d, s, *org, text, parsed, log),
-        Event::AdvanceTo { at_ms } => admin_and_time::advance_to(s, *at_ms),
-        Event::Pickup { user } => client_events::pickup(d, s, *user, log),
-        Event::ExchangeProcess { writer } => exchange_events::exchange_process(d, s, *writer, log),
-        Event::ClientReceive { user } => client_events::client_receive(d, s, *user, log),
-    }
-}
-
-/// A user's display name, as every trace line and precondition message
-/// names users.
-fn name(d: &Deployment, u: UserId) -> &str {
-    &d.user(u).name
-}
-
-/// The answer of an event whose precondition fails: the state is left as
-/// it was, and the text says which condition failed.
-fn fail(why: String) -> Result<Outcome, StepError> {
-    Err(StepError::Precondition(why))
-}
+pub use step::step;

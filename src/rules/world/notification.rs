@@ -3,7 +3,7 @@
 //! at delivery if the recipient is already signed in.
 
 use super::decision_log::Log;
-use super::name;
+use super::decision_log::name;
 use super::state::{Notification, State};
 use crate::rules::domain::{Deployment, Folder, MessageId, UserId};
 use crate::rules::mailbox::{Item, ItemKind};

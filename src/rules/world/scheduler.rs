@@ -7,7 +7,7 @@
 use super::decision_log::{Log, TraceRecord};
 use super::event::{Event, Outcome, StepError};
 use super::state::State;
-use super::step;
+use super::step::step;
 use crate::rules::domain::{Deployment, Presence};
 use std::sync::Arc;
 

@@ -7,10 +7,9 @@
 
 use super::event::Event;
 use super::ledger::{Ledger, MessageRecord};
-use super::user_events::provision;
 use crate::rules::domain::{Deployment, MessageId, Presence, UserId};
 use crate::rules::mailbox::{ItemKind, Mailbox};
-use crate::rules::policy::{OrgConfig, SwitchVerdict};
+use crate::rules::policy::{self, OrgConfig, SwitchVerdict};
 use crate::rules::spooler::{FailReason, Spooler};
 use serde::Serialize;
 
@@ -284,5 +283,16 @@ impl State {
             .chain(responses)
             .filter(|t| *t > self.clock_ms)
             .min()
+    }
+}
+
+/// The provisioning a client receives at sign-in (DEC-009): the effective
+/// EnableIMAutoArchiving (DEC-010, DEC-011) and EnableOfflineIM. The initial
+/// state provisions every client this way too, as if it had signed in once.
+pub(super) fn provision(d: &Deployment, config: &[OrgConfig], u: UserId) -> Provisioned {
+    let org = d.user(u).org.0 as usize;
+    Provisioned {
+        auto_archiving: policy::effective_auto_archiving(d, &config[org], u).value,
+        switch: policy::effective_offline_im_switch(d, &config[org], u).0,
     }
 }

@@ -4,14 +4,14 @@
 //! when a client is provisioned with its policy.
 
 use super::decision_log::Log;
+use super::decision_log::name;
+use super::event::fail;
 use super::event::{Outcome, StepError};
 use super::ledger::MessageRecord;
 use super::notification::notify_pending;
-use super::state::{Provisioned, State};
-use super::{fail, name};
-use crate::rules::dispatch::{self, Facts, RecipientState, Route, WriterFacts};
-use crate::rules::domain::{Deployment, Presence, UserId};
-use crate::rules::policy::{self, OrgConfig};
+use super::state::{State, provision};
+use crate::rules::dispatch::{self, Facts, RecipientState, Route, Unavailable, WriterFacts};
+use crate::rules::domain::{Build, Deployment, Presence, UserId};
 
 /// The rule of `Event::Send`: a user types an IM and their client routes
 /// it. DEC-001: the route follows the recipient's presence as the sender's
@@ -70,9 +70,10 @@ pub(super) fn send(
                 format!("{who}: route=live (recipient {seen}; DEC-001)")
             }
             (Route::Live, Some(why)) => format!(
-                "{who}: route=live (recipient {seen}, but their client cannot file a missed message: {} per {}; DEC-015)",
+                "{who}: route=live (recipient {seen}, but their client cannot file a missed message: {} per {}{}; DEC-015)",
                 why.name(),
-                why.source()
+                why.source(),
+                detail(why, facts.recipient_writer.build)
             ),
             (Route::Offline, _) => format!(
                 "{who}: route=offline (recipient {seen}; DEC-001); sender gate passed (OIM-002..OIM-007); spooled, due at {} ms (OIM-011); no check that the recipient can receive (OIM-008)",
@@ -83,9 +84,10 @@ pub(super) fn send(
                 now + opts.pickup_delay_ms
             ),
             (Route::Unavailable(why), _) => format!(
-                "{who}: route=unavailable reason={} ({}); nothing spooled",
+                "{who}: route=unavailable reason={} ({}{}); nothing spooled",
                 why.name(),
-                why.source()
+                why.source(),
+                detail(why, facts.sender.build)
             ),
         }
     });
@@ -126,11 +128,11 @@ pub(super) fn sign_in(
     c.provisioned = provisioned;
     log.note(now, "client", || {
         format!(
-            "{} signed in as {}; provisioned EnableIMAutoArchiving={} EnableOfflineIM={:?} (DEC-009)",
+            "{} signed in as {}; provisioned EnableIMAutoArchiving={} EnableOfflineIM={} (DEC-009)",
             name(d, user),
             presence.name(),
             provisioned.auto_archiving,
-            provisioned.switch
+            provisioned.switch.name()
         )
     });
     notify_pending(s, user, log, d);
@@ -184,17 +186,6 @@ pub(super) fn set_presence(
     Ok(Outcome::default())
 }
 
-/// The provisioning a client receives at sign-in (DEC-009): the effective
-/// EnableIMAutoArchiving (DEC-010, DEC-011) and EnableOfflineIM. The initial
-/// state provisions every client this way too, as if it had signed in once.
-pub(super) fn provision(d: &Deployment, config: &[OrgConfig], u: UserId) -> Provisioned {
-    let org = d.user(u).org.0 as usize;
-    Provisioned {
-        auto_archiving: policy::effective_auto_archiving(d, &config[org], u).value,
-        switch: policy::effective_offline_im_switch(d, &config[org], u).0,
-    }
-}
-
 /// What the sender's client knows when it routes an IM from `from` to
 /// `to`: who is signed in, the recipient's published presence, the two
 /// organisations, and both clients' gate facts, since either may be the
@@ -232,4 +223,12 @@ fn writer_facts(d: &Deployment, s: &State, u: UserId) -> WriterFacts {
         switch: c.provisioned.switch,
         spool_full: s.spooler(u).entries.len() >= d.options.spool_capacity as usize,
     }
+}
+
+/// What a build refusal found and required, after a colon; empty for every
+/// other reason (OIM-002, OIM-003).
+fn detail(why: Unavailable, build: Build) -> String {
+    why.detail(build)
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default()
 }
