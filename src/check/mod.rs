@@ -3,15 +3,16 @@
 //! `invariants`, over a world bounded by the scenario's `[check]` section.
 //!
 //! What it owns:
-//! - `Bounds`: how many messages, user events, crashes, outages and admin
-//!   cmdlets the explored world may contain, and which presences it tries;
+//! - the interpretation of `Bounds` (the scenario's `[check]` section):
+//!   budgets for messages, user events, crashes, outages and admin cmdlets,
+//!   and the presences tried;
 //! - `CheckModel`: the enabled events of a state (every interleaving of
 //!   user, administrator, network, Exchange and spool-timer events), with
 //!   time kept in the world and advanced only to the next due time;
 //! - the property table: `always` for every INV, for the two user
 //!   expectations that the known faults break (OIM-014, DEC-004) and for
 //!   LIVE-001/002; `sometimes` for every route, every folder and the other
-//!   reachability probes in `REACH`, so that no property holds vacuously;
+//!   reachability probes in `rules::invariants::REACH`, so that no property holds vacuously;
 //! - `run`: runs stateright and turns its discoveries into a `CheckReport`
 //!   with person-readable counterexamples replayed through the rule book.
 //!
@@ -29,6 +30,11 @@
 //! from every reachable state, the fair continuation `World::drain` (all
 //! clients up and signed in, EWS up, time advancing, a bounded number of
 //! steps) must reach a settled state. SPEC.md states the limits.
+//!
+//! What it may import: the rule book (`crate::rules`), the formats
+//! (`crate::formats`: a scenario's `[check]` section arrives as plain
+//! `formats::scenario::Bounds`, which this driver interprets) and
+//! stateright. Never another driver or the CLI (`tests/layout.rs`).
 //!
 //! What it deliberately does not do: it does not explore sends with
 //! different bodies (the body is `m<n>`, as no rule reads it), and it does

@@ -11,6 +11,13 @@
 //!   hangs the run and never outlives it.
 //! - The same options and implementation give byte-identical reports.
 //!
+//! What it may import: the rule book (`crate::rules`), the formats
+//! (`crate::formats`: the corpus is scenario files, and observations are
+//! built from `formats::report`), proptest, similar, serde_json and libc.
+//! Never another driver or the CLI (`tests/layout.rs`), so that a library
+//! user's `default-features = false, features = ["conformance"]` builds
+//! without the model checker, the simulator or clap.
+//!
 //! What it deliberately does not do: check the reference's own invariants
 //! (the model checker and the simulator do), or time anything outside
 //! `--bench`.

@@ -246,7 +246,7 @@ const BODIES: [&str; 4] = ["hello", "<b>5 & 6</b> \"q\"", "caf\u{e9} \u{1F600}",
 /// Presences drawn by generated sign-ins and changes.
 const PRESENCES: [&str; 5] = ["available", "busy", "do-not-disturb", "presenting", "away"];
 /// Clock steps drawn by generated advances: around the two-minute pickup
-/// delay (OIM-004), EWS latency and retry spacing.
+/// delay (OIM-011), EWS latency and retry spacing.
 const ADVANCES_MS: [u64; 6] = [1_000, 5_000, 60_000, 119_999, 120_000, 600_000];
 
 fn gen_op() -> impl Strategy<Value = GenOp> {

@@ -172,8 +172,8 @@ pub struct WriterFacts {
     pub spool_full: bool,
 }
 
-/// Whether a client may write offline messages, checked in the order the
-/// sources introduce the conditions, so the first failing one is reported.
+/// Whether a client may write offline messages. The conditions are checked
+/// in the fixed order of DEC-033, and the first failing one is reported.
 pub fn gate(w: &WriterFacts) -> Result<(), Unavailable> {
     if w.install == Install::Msi {
         return Err(Unavailable::MsiInstall);

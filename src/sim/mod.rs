@@ -24,6 +24,11 @@
 //! - the agenda is bounded: each user has at most a fixed number of planned
 //!   events at a time, plus wake-ups that each consume one due item.
 //!
+//! What it may import: the rule book (`crate::rules`), the formats
+//! (`crate::formats`), rand and rand_chacha. Never another driver or the
+//! CLI (`tests/layout.rs`); the progress bar and the files it writes are
+//! the CLI's (`cli/simulate.rs`).
+//!
 //! What it deliberately does not do: decide routes or deliveries (the rule
 //! book does), or use the eager scheduler, which scans every user per step.
 
