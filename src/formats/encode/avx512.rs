@@ -255,12 +255,16 @@ unsafe fn escape_field_avx512(text: &str, w: &mut Wild<'_>) {
     use std::arch::x86_64::{__m256i, _mm256_loadu_si256, _mm256_storeu_si256};
     let s = text.as_bytes();
     let n = s.len();
-    // SAFETY (each block below): the caller's features; loads of full
-    // blocks lie inside `s`, and stores go to `w.dst()` and the 32 bytes
-    // after it, which the caller's `assert_room` and the slack cover.
+    // The unsafe blocks below share one argument: the caller's features;
+    // loads of full blocks lie inside `s`, and stores go to `w.dst()` and
+    // the 32 bytes after it, which the caller's `assert_room` and the
+    // slack cover.
+    // SAFETY: every call passes an `at` with `at + 32 <= n`, so the 32
+    // bytes loaded lie inside `s`; the caller's features.
     let load = |at: usize| unsafe { _mm256_loadu_si256(s.as_ptr().add(at).cast::<__m256i>()) };
     if n < 32 {
         if n > 0 {
+            // SAFETY: the caller's features and room; `n` is 1 to 31.
             unsafe { put_block32(s, 0, n, load_partial32(s, 0), w) };
         }
         return;
@@ -276,10 +280,14 @@ unsafe fn escape_field_avx512(text: &str, w: &mut Wild<'_>) {
     while i + 64 <= n {
         let (a, b) = (load(i), load(i + 32));
         let dst = w.dst();
+        // SAFETY: the 64 bytes from `w.dst()` lie inside the field's room
+        // and the slack (64 input bytes need at least 64 output bytes of
+        // the worst case).
         unsafe {
             _mm256_storeu_si256(dst.cast::<__m256i>(), a);
             _mm256_storeu_si256(dst.add(32).cast::<__m256i>(), b);
         }
+        // SAFETY: the caller's features; no memory access.
         if unsafe { flagged32(a, u32::MAX) | flagged32(b, u32::MAX) } == 0 {
             w.keep(64);
             i += 64;
@@ -288,12 +296,16 @@ unsafe fn escape_field_avx512(text: &str, w: &mut Wild<'_>) {
             // One block at a time where there are escapes: the second block
             // is loaded and stored again by the next pass.
             let consumed;
+            // SAFETY: the caller's features and room; `a` holds the 32
+            // bytes of `s` from `i`.
             (consumed, clean_before) = unsafe { put_block32(s, i, 32, a, w) };
             i += consumed;
         }
     }
     while i + 32 <= n {
         let consumed;
+        // SAFETY: the caller's features and room; the block holds the 32
+        // bytes of `s` from `i`.
         (consumed, clean_before) = unsafe { put_block32(s, i, 32, load(i), w) };
         i += consumed;
     }
@@ -306,6 +318,7 @@ unsafe fn escape_field_avx512(text: &str, w: &mut Wild<'_>) {
     // output changes nothing before `w.dst()` and writes the tail.
     if clean_before {
         let last = load(n - 32);
+        // SAFETY: the caller's features; no memory access.
         if unsafe { flagged32(last, u32::MAX) } == 0 {
             let rest = n - i;
             // SAFETY: the clean block before `i` put 32 bytes before
@@ -317,6 +330,8 @@ unsafe fn escape_field_avx512(text: &str, w: &mut Wild<'_>) {
         }
     }
     while i < n {
+        // SAFETY: the caller's features and room; the partial load reads
+        // only the `n - i` (1 to 31) bytes of `s` from `i`.
         i += unsafe { put_block32(s, i, n - i, load_partial32(s, i), w) }.0;
     }
 }
@@ -379,12 +394,15 @@ unsafe fn put_block32(
 ) -> (usize, bool) {
     // SAFETY: the caller's room and features.
     unsafe { std::arch::x86_64::_mm256_storeu_si256(w.dst().cast(), block) };
+    // SAFETY: the caller's features; no memory access.
     match unsafe { flagged32(block, lanes_below(avail)) } {
         0 => {
             w.keep(avail);
             (avail, true)
         }
         flagged => (
+            // SAFETY: this function's contract, and `flagged` is the
+            // block's non-empty mask.
             unsafe { escape_block32(s, i, avail, block, flagged, w) },
             false,
         ),
