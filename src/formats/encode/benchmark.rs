@@ -72,6 +72,7 @@ impl BenchmarkOutput {
     /// 4 KiB (its room included) fit, so a buffer never moves.
     pub const BUFFER_BYTES: usize = 8192;
 
+    /// The buffers, allocated once with `BUFFER_BYTES` each; no write made.
     pub fn new() -> Self {
         BenchmarkOutput {
             buffers: std::array::from_fn(|_| Vec::with_capacity(Self::BUFFER_BYTES)),

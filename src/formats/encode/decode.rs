@@ -13,7 +13,9 @@ use std::borrow::Cow;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("byte {offset}: {message}")]
 pub struct DecodeError {
+    /// The byte of the document where the reader stood.
     pub offset: u64,
+    /// What was wrong, and what was expected.
     pub message: String,
 }
 

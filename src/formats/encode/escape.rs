@@ -55,6 +55,7 @@ pub enum Engine {
 static BEST_ENGINE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(u8::MAX);
 
 impl Engine {
+    /// Every engine, available or not, for tests that compare them.
     pub const ALL: [Engine; 3] = [Engine::Portable, Engine::Sse2, Engine::Avx512];
 
     /// Whether this processor can run the engine.

@@ -45,12 +45,19 @@ pub const NS_SOAP: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 /// `t:MessageDispositionType` (types.xsd).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Disposition {
+    /// Stored in the mailbox, not sent: a missed message, written by the
+    /// recipient's own client.
     SaveOnly,
+    /// Sent, no copy kept: an offline message from a sender who keeps none.
     SendOnly,
+    /// Sent, and a copy saved in `SavedItemFolderId`: an offline message
+    /// from a sender who keeps one (`mailbox::keeps_sender_copy`).
     SendAndSaveCopy,
 }
 
 impl Disposition {
+    /// Every disposition, in discriminant order (the openings are indexed
+    /// by it).
     pub const ALL: [Disposition; 3] = [
         Disposition::SaveOnly,
         Disposition::SendOnly,
@@ -70,11 +77,15 @@ impl Disposition {
 /// The `t:DistinguishedFolderIdNameType` values this crate uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum TargetFolder {
+    /// `inbox`: where a missed `IPM.Note` goes.
     Inbox,
+    /// `conversationhistory`: a sender's kept copy, and a missed
+    /// `IM.Note.MissedConversation`.
     ConversationHistory,
 }
 
 impl TargetFolder {
+    /// Every folder, for the decoder to match a spelling against.
     pub const ALL: [TargetFolder; 2] = [TargetFolder::Inbox, TargetFolder::ConversationHistory];
 
     /// The schema's spelling.
@@ -89,19 +100,28 @@ impl TargetFolder {
 /// A `t:Mailbox`: display name and SMTP address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Address<'a> {
+    /// The display name (`t:Name`).
     pub name: Cow<'a, str>,
+    /// The SMTP address (`t:EmailAddress`): the SIP URI without `sip:`.
     pub email: Cow<'a, str>,
 }
 
 /// One `CreateItem` request carrying one message.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CreateItem<'a> {
+    /// The `MessageDisposition` attribute.
     pub disposition: Disposition,
+    /// The `SavedItemFolderId`, if the request has one.
     pub saved_folder: Option<TargetFolder>,
+    /// The item's `t:ItemClass`.
     pub class: MessageClass,
+    /// The item's `t:Subject` (DEC-031).
     pub subject: Cow<'a, str>,
+    /// The item's `t:Body`, as text.
     pub body: Cow<'a, str>,
+    /// The one mailbox in `t:ToRecipients`.
     pub to: Address<'a>,
+    /// The `t:From` mailbox.
     pub from: Address<'a>,
 }
 
