@@ -1,0 +1,157 @@
+//! The writer every engine and the request layout write through: `Wild`,
+//! which appends into capacity reserved beforehand with no capacity check
+//! per copy, and `Piece`, fixed bytes padded to a constant length so that
+//! they are copied by one copy of that length.
+//!
+//! It is the one place, besides the engines, that holds unsafe code: raw
+//! pointer writes past the kept length. Its methods are safe to call but
+//! trust the caller's `assert_room` (checked only by `debug_assert!` on
+//! each write), which is why `Wild` is visible only inside `encode`: every
+//! caller is one of the files beside this one, each of which asserts the
+//! worst case of a whole field or request before it writes.
+
+/// How far past the bytes it keeps the writer may store: clean text is
+/// stored a whole block (up to 32 bytes) at a time, and only the clean
+/// part is kept.
+const WILD_BYTES: usize = 32;
+
+/// Writes into capacity reserved beforehand, without a capacity check per
+/// copy: the hot path's copies are many and short. Clean text is copied
+/// by storing whole blocks (16 or 32 bytes) and keeping only their clean
+/// prefix, so the reservation has `WILD_BYTES` of slack. Each field asserts its
+/// worst case against the room left before it writes; `finish` publishes
+/// the kept length.
+pub(super) struct Wild<'a> {
+    out: &'a mut Vec<u8>,
+    /// Where the next kept byte goes, and the end of the capacity: the
+    /// buffer read once, so that a store through `at` cannot make the
+    /// compiler reload it, and one pointer to carry through the hot path
+    /// instead of a base and a length.
+    at: *mut u8,
+    end: *mut u8,
+}
+
+impl<'a> Wild<'a> {
+    /// Reserves room for `bytes_max` kept bytes and the slack.
+    pub(super) fn new(out: &'a mut Vec<u8>, bytes_max: usize) -> Self {
+        out.reserve(bytes_max.saturating_add(WILD_BYTES));
+        let base = out.as_mut_ptr();
+        // SAFETY: both offsets are within (or one past) the allocation.
+        let (at, end) = unsafe { (base.add(out.len()), base.add(out.capacity())) };
+        Wild { out, at, end }
+    }
+
+    /// The bytes between the cursor and the end of the capacity.
+    #[inline(always)]
+    fn room(&self) -> usize {
+        // SAFETY: both point into one allocation, and `at <= end` (the
+        // reservation and `assert_room`).
+        unsafe { self.end.offset_from_unsigned(self.at) }
+    }
+
+    /// The positive and the negative space of the reservation, checked
+    /// before a step that writes at most `bytes` kept bytes: a write past
+    /// it would be a bug in the caller's arithmetic.
+    #[inline(always)]
+    pub(super) fn assert_room(&self, bytes: usize) {
+        assert!(
+            bytes.saturating_add(WILD_BYTES) <= self.room(),
+            "reservation too small"
+        );
+    }
+
+    /// Where the next kept byte goes: an engine stores a whole block there
+    /// and then keeps its clean part. Only the x86_64 engines store whole
+    /// blocks, so elsewhere nothing calls it.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    #[inline(always)]
+    pub(super) fn dst(&mut self) -> *mut u8 {
+        self.at
+    }
+
+    /// Copies bytes and keeps them all.
+    #[inline(always)]
+    pub(super) fn put_slice(&mut self, bytes: &[u8]) {
+        debug_assert!(bytes.len() + WILD_BYTES <= self.room());
+        // SAFETY: the caller's `assert_room` covered this write, and the
+        // source is a distinct slice.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.at, bytes.len()) }
+        self.keep(bytes.len());
+    }
+
+    /// Keeps `n` of the bytes a wild store wrote.
+    #[inline(always)]
+    pub(super) fn keep(&mut self, n: usize) {
+        debug_assert!(n + WILD_BYTES <= self.room());
+        // SAFETY: inside the reservation (the caller's `assert_room`).
+        self.at = unsafe { self.at.add(n) };
+    }
+
+    /// Writes a word and keeps its first `n` bytes (at most 8).
+    #[inline(always)]
+    pub(super) fn put_word(&mut self, bytes: u64, n: usize) {
+        debug_assert!(n <= 8 && 8 <= WILD_BYTES);
+        // SAFETY: the caller's `assert_room` covered `n` kept bytes, and
+        // the slack covers the rest of the word.
+        unsafe { self.at.cast::<u64>().write_unaligned(bytes.to_le()) }
+        self.keep(n);
+    }
+
+    /// Copies all `N` bytes of a padded piece and keeps the first `n`: one
+    /// fixed-size copy instead of a call for a length known only at run
+    /// time. The caller's `assert_room` must cover `N`.
+    #[inline(always)]
+    pub(super) fn put_padded<const N: usize>(&mut self, bytes: &[u8; N], n: usize) {
+        debug_assert!(n <= N && N + WILD_BYTES <= self.room());
+        // SAFETY: as `put_slice`, for `N` bytes.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.at, N) }
+        self.keep(n);
+    }
+
+    /// Publishes the kept length to the vector: until then its length is
+    /// the one it had before the writer began.
+    pub(super) fn finish(self) {
+        // SAFETY: every byte below the cursor was written by this writer
+        // (or was already initialised), and the cursor never passes the
+        // capacity.
+        unsafe {
+            let len = self.at.offset_from_unsigned(self.out.as_ptr());
+            self.out.set_len(len)
+        }
+    }
+}
+
+/// Fixed bytes padded to `N`, so that they are copied by one copy of
+/// constant length and their length kept (`Wild::put_padded`); the room a
+/// request reserves counts the padding.
+#[derive(Clone, Copy)]
+pub(super) struct Piece<const N: usize> {
+    /// The bytes, then zeros up to `N`.
+    pub(super) bytes: [u8; N],
+    /// How many of `bytes` are the piece's.
+    pub(super) len: usize,
+}
+
+impl<const N: usize> Piece<N> {
+    /// No bytes yet: where a piece built at compile time starts.
+    pub(super) const EMPTY: Self = Piece {
+        bytes: [0; N],
+        len: 0,
+    };
+
+    /// One piece; a piece longer than `N` fails the build.
+    pub(super) const fn new(piece: &[u8]) -> Self {
+        Self::EMPTY.then(piece)
+    }
+
+    /// Appends bytes; past `N`, the build fails.
+    pub(super) const fn then(mut self, piece: &[u8]) -> Self {
+        let mut i = 0;
+        while i < piece.len() {
+            self.bytes[self.len + i] = piece[i];
+            i += 1;
+        }
+        self.len += piece.len();
+        self
+    }
+}
