@@ -120,7 +120,7 @@
 //! stdin and stdout and run `offline-im conform --impl "<command>"`
 //! (README.md).
 
-#![allow(missing_docs)] // TODO-LAYOUT: warn once every item is documented
+#![warn(missing_docs)]
 
 pub mod formats;
 pub mod rules;
