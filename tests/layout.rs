@@ -270,3 +270,63 @@ fn no_module_takes_part_in_an_import_cycle() {
     }
     assert!(graph.len() >= 25, "only {} modules read", graph.len());
 }
+
+/// The files that may hold `unsafe` code: the encoder's SIMD engines and
+/// the writer they share, and the process-group kill of the conformance
+/// runner (one `libc::killpg`).
+const UNSAFE_FILES: [&str; 4] = [
+    "src/formats/encode/avx512.rs",
+    "src/formats/encode/sse2.rs",
+    "src/formats/encode/writer.rs",
+    "src/conformance/process.rs",
+];
+
+#[test]
+fn unsafe_code_stays_in_its_files_and_says_why_it_is_sound() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut wrong = Vec::new();
+    let mut blocks = 0usize;
+    for file in rust_files(&root.join("src")) {
+        let rel = file
+            .strip_prefix(root)
+            .expect("under the crate")
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(&file).expect("a readable source file");
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            let is_block = code.contains("unsafe {");
+            let is_fn = code.contains("unsafe fn ");
+            if !is_block && !is_fn {
+                continue;
+            }
+            blocks += 1;
+            if !UNSAFE_FILES.contains(&rel.as_str()) {
+                wrong.push(format!(
+                    "{rel}:{}: unsafe code outside {UNSAFE_FILES:?}",
+                    i + 1
+                ));
+                continue;
+            }
+            // A block needs a `// SAFETY:` comment just above it (or on its
+            // line); an `unsafe fn` a `# Safety` doc section or the same.
+            let look_back = if is_fn { 40 } else { 8 };
+            let above = &lines[i.saturating_sub(look_back)..=i];
+            let said = above.iter().any(|l| l.contains("SAFETY:"))
+                || (is_fn && above.iter().any(|l| l.contains("# Safety")));
+            if !said {
+                wrong.push(format!(
+                    "{rel}:{}: `{}` has no SAFETY comment",
+                    i + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        blocks >= 20,
+        "only {blocks} unsafe blocks and functions found: the test reads the wrong folder"
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
