@@ -1163,8 +1163,9 @@ fn dec_033_the_first_failing_gate_is_reported_in_a_fixed_order() {
         switch: SwitchVerdict::Off,
         spool_full: true,
     };
-    // Each mend fixes the condition whose reason was just reported.
-    let mends: [(Unavailable, fn(&mut WriterFacts)); 8] = [
+    /// Fixes the condition whose reason was just reported.
+    type Mend = fn(&mut WriterFacts);
+    let mends: [(Unavailable, Mend); 8] = [
         (Unavailable::MsiInstall, |f| f.install = Install::C2r),
         (Unavailable::BuildTooOld, |f| {
             f.build = Build::OFFLINE_IM_MIN
