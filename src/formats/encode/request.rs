@@ -314,7 +314,10 @@ pub(super) fn write_request<E: Escaper>(engine: E, r: &CreateItem<'_>, out: &mut
         &r.from.name,
         &r.from.email,
     ];
-    let text_len: usize = text.iter().map(|t| t.len()).sum();
+    // Saturating, so that no input makes the reservation wrap round to a
+    // small number on a 32-bit target: a saturated size fails to reserve
+    // instead of under-reserving.
+    let text_len: usize = text.iter().map(|t| t.len()).fold(0, usize::saturating_add);
     let fixed = OPENING_BYTES_MAX
         + AFTER_SUBJECT.bytes.len()
         + AFTER_BODY.bytes.len()
@@ -325,7 +328,7 @@ pub(super) fn write_request<E: Escaper>(engine: E, r: &CreateItem<'_>, out: &mut
     // One check for the whole request: each field escapes to at most
     // `ESCAPE_EXPANSION_MAX` bytes per input byte, so the fields' worst
     // cases add up to this, and the slack covers every wild store.
-    let room = fixed + text_len.saturating_mul(ESCAPE_EXPANSION_MAX);
+    let room = fixed.saturating_add(text_len.saturating_mul(ESCAPE_EXPANSION_MAX));
     let mut w = Wild::new(out, room);
     w.assert_room(room);
     let opening = &OPENINGS[opening_index(r)];

@@ -10,6 +10,10 @@
 //! caller is one of the files beside this one, each of which asserts the
 //! worst case of a whole field or request before it writes.
 
+// One of the few files allowed unsafe code (`#![deny(unsafe_code)]` in
+// lib.rs): every block says why it is sound.
+#![allow(unsafe_code)]
+
 /// How far past the bytes it keeps the writer may store: clean text is
 /// stored a whole block (up to 32 bytes) at a time, and only the clean
 /// part is kept.
