@@ -332,3 +332,49 @@ fn dec_019_parameter_names_are_not_abbreviated() {
         );
     }
 }
+
+#[test]
+fn dec_019_a_mistyped_cmdlet_or_parameter_gets_the_closest_name() {
+    for (line, suggestion) in [
+        (
+            "Set-CsImConfig -EnableOfflineIm $True",
+            Some("`Set-CsImConfiguration`"),
+        ),
+        ("set-csclientpolicies", Some("`Set-CsClientPolicy`")),
+        (
+            "Grant-CsClientPolcy -Identity \"Tony Smith\" -PolicyName OfflineIM",
+            Some("`Grant-CsClientPolicy`"),
+        ),
+        (
+            "Xet-CsImConfiguration",
+            Some("`Get-CsImConfiguration` or `Set-CsImConfiguration`"),
+        ),
+        ("Get-CsUser", None),
+        ("Frobnicate", None),
+        (
+            "Set-CsClientPolicy -Identity Global -EnableIMAutoArchive $False",
+            Some("`-EnableIMAutoArchiving`"),
+        ),
+        ("Get-CsClientPolicy -Identiy Global", Some("`-Identity`")),
+        (
+            "Grant-CsClientPolicy -Identity \"Tony Smith\" -PolicyNmae OfflineIM",
+            Some("`-PolicyName`"),
+        ),
+        (
+            "Set-CsClientPolicy -Identity Global -DisableSavingIM $True",
+            None,
+        ),
+    ] {
+        let e = rejected(line);
+        let message = e.to_string();
+        match suggestion {
+            Some(s) => assert!(
+                message.contains(&format!("(did you mean {s}?)")),
+                "{line}: {message}"
+            ),
+            None => assert!(!message.contains("did you mean"), "{line}: {message}"),
+        }
+        // The list of what is accepted is kept.
+        assert!(e.expected.starts_with("one of "), "{line}: {message}");
+    }
+}

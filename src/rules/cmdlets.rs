@@ -5,7 +5,8 @@
 //! `Remove-CsImConfiguration`; `Get-`, `Set-`, `New-`, `Grant-`,
 //! `Remove-CsClientPolicy`. Cmdlet and parameter names and `$True`/`$False`
 //! are case-insensitive, as in PowerShell; `-Name:value` and `-Name: value`
-//! are accepted. Parameter names are written in full (DEC-019).
+//! are accepted. Parameter names are written in full (DEC-019); a mistyped
+//! cmdlet or parameter name gets the closest known names.
 //!
 //! Invariants it keeps:
 //! - Parsing never panics; every rejection is a `CmdletError` carrying the
@@ -557,6 +558,28 @@ fn policy_name(v: &Value) -> Result<Option<String>, CmdletError> {
     }
 }
 
+/// ` (did you mean `a`?)` naming the known names closest to `typed` by
+/// Levenshtein distance, compared case-insensitively, when that distance is
+/// at most a third of the name's length; ties are all named, in table order.
+/// Empty when no name is that close (DEC-019).
+fn did_you_mean<'a>(typed: &str, known: impl IntoIterator<Item = &'a str>, dash: &str) -> String {
+    let typed = typed.to_ascii_lowercase();
+    let close: Vec<(usize, &str)> = known
+        .into_iter()
+        .map(|k| (strsim::levenshtein(&typed, &k.to_ascii_lowercase()), k))
+        .filter(|(d, k)| 3 * d <= k.chars().count())
+        .collect();
+    let Some(best) = close.iter().map(|(d, _)| *d).min() else {
+        return String::new();
+    };
+    let names: Vec<String> = close
+        .iter()
+        .filter(|(d, _)| *d == best)
+        .map(|(_, k)| format!("`{dash}{k}`"))
+        .collect();
+    format!(" (did you mean {}?)", names.join(" or "))
+}
+
 /// Suggests a repaired command line for the split forms seed 004 prints:
 /// `Grant -CsClientPolicy` and `- PolicyName`.
 fn repair(tokens: &[Token]) -> String {
@@ -600,7 +623,8 @@ fn parameter_list(accepted: &[(&'static str, Kind)]) -> String {
 
 /// The error for a parameter name the cmdlet does not have. A unique prefix
 /// of one it has is an abbreviation, which PowerShell would accept but this
-/// model rejects, naming the full name (DEC-019).
+/// model rejects, naming the full name (DEC-019); anything else gets the
+/// closest names, if any are close.
 fn unknown_parameter(
     column: usize,
     typed: &str,
@@ -624,7 +648,10 @@ fn unknown_parameter(
     err(
         column,
         format!("parameter `-{typed}` for {cmdlet}"),
-        format!("one of {list}"),
+        format!(
+            "one of {list}{}",
+            did_you_mean(typed, accepted.iter().map(|(p, _)| *p), "-")
+        ),
     )
 }
 
@@ -656,7 +683,11 @@ pub fn parse(line: &str) -> Result<Parsed, CmdletError> {
         let mut e = err(
             first.column,
             format!("`{}`", first.text),
-            format!("one of {}", known_cmdlet_names()),
+            format!(
+                "one of {}{}",
+                known_cmdlet_names(),
+                did_you_mean(&first.text, CMDLETS.iter().map(|(n, _, _)| *n), "")
+            ),
         );
         if split {
             let joined = format!("{}{}", first.text, tokens[1].text);
