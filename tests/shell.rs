@@ -20,12 +20,15 @@ fn rejected(line: &str) -> CmdletError {
     }
 }
 
-/// The 1-based column of `needle` in `line`.
-fn column_of(line: &str, needle: &str) -> usize {
-    line[..line.find(needle).expect("needle in line")]
+/// The rejection of `line`, asserted to point at the first `at` in it.
+fn rejected_at(line: &str, at: &str) -> CmdletError {
+    let e = rejected(line);
+    let column = line[..line.find(at).expect("`at` is in the line")]
         .chars()
         .count()
-        + 1
+        + 1;
+    assert_eq!(e.column, column, "{line}: {e}");
+    e
 }
 
 /// Runs `lines` in Contoso of `common::BASE` and returns the output of the
@@ -72,8 +75,7 @@ fn dec_019_only_the_documented_identity_forms_are_accepted() {
         ("Site:Red?ond", "?", "the wildcard `?`"),
     ] {
         let line = format!("Set-CsClientPolicy -Identity {identity} -EnableIMAutoArchiving $False");
-        let e = rejected(&line);
-        assert_eq!(e.column, column_of(&line, at), "{line}: {e}");
+        let e = rejected_at(&line, at);
         assert!(e.found.contains(found), "{line}: {e}");
         assert!(e.expected.contains("`Site:<name>`"), "{line}: {e}");
     }
@@ -108,8 +110,7 @@ fn dec_019_variables_are_rejected() {
         ("Grant-CsClientPolicy \"Tony Smith\" $policy", "$policy"),
         ("Grant-CsClientPolicy \"Tony Smith\" Offline$x", "$x"),
     ] {
-        let e = rejected(line);
-        assert_eq!(e.column, column_of(line, at), "{line}: {e}");
+        let e = rejected_at(line, at);
         assert!(
             e.expected.contains("variables are not modelled"),
             "{line}: {e}"
@@ -158,8 +159,7 @@ fn dec_019_null_unsets_enable_im_auto_archiving_and_is_rejected_for_enable_offli
         "New-CsImConfiguration -Identity Site:Redmond -EnableOfflineIm $Null",
         "Remove-CsClientPolicy -Identity Sales -Force:$Null",
     ] {
-        let e = rejected(line);
-        assert_eq!(e.column, column_of(line, "$Null"), "{line}: {e}");
+        let e = rejected_at(line, "$Null");
         assert!(e.expected.contains("cannot be unset"), "{line}: {e}");
     }
 }
@@ -188,8 +188,7 @@ fn dec_019_quoted_values_are_strings_never_booleans_or_null() {
             "the quoted string `True`",
         ),
     ] {
-        let e = rejected(line);
-        assert_eq!(e.column, column_of(line, at), "{line}: {e}");
+        let e = rejected_at(line, at);
         assert!(e.found.contains(found), "{line}: {e}");
         assert!(e.expected.contains("without quotes"), "{line}: {e}");
     }
@@ -224,8 +223,7 @@ fn dec_019_a_space_after_the_colon_still_binds_the_next_word() {
     assert_eq!(e.found, "the end of the command");
     assert_eq!(e.column, line.chars().count() + 1);
     let line = "Set-CsImConfiguration -EnableOfflineIm: -Identity Global";
-    let e = rejected(line);
-    assert_eq!(e.column, column_of(line, "-Identity"), "{e}");
+    let e = rejected_at(line, "-Identity");
     assert!(e.expected.contains("a value for `-EnableOfflineIm`"), "{e}");
 }
 
@@ -246,8 +244,7 @@ fn dec_019_force_is_accepted_only_where_the_reference_lists_it() {
         "Get-CsClientPolicy -Identity Global -Force",
         "Grant-CsClientPolicy -Identity \"Tony Smith\" -PolicyName OfflineIM -Force",
     ] {
-        let e = rejected(line);
-        assert_eq!(e.column, column_of(line, "-Force"), "{line}: {e}");
+        let e = rejected_at(line, "-Force");
         assert!(e.found.contains("parameter `-Force`"), "{line}: {e}");
     }
     for (line, force) in [
@@ -281,12 +278,9 @@ fn dec_019_force_is_accepted_only_where_the_reference_lists_it() {
 
 #[test]
 fn dec_019_policy_name_is_the_identity_minus_tag() {
-    for line in [
-        "Grant-CsClientPolicy -Identity \"Tony Smith\" -PolicyName Tag:OfflineIM",
-        "Grant-CsClientPolicy -Identity \"Tony Smith\" -PolicyName tag:OfflineIM",
-    ] {
-        let e = rejected(line);
-        assert_eq!(e.column, column_of(line, "ag:") - 1, "{line}: {e}");
+    for policy in ["Tag:OfflineIM", "tag:OfflineIM"] {
+        let line = format!("Grant-CsClientPolicy -Identity \"Tony Smith\" -PolicyName {policy}");
+        let e = rejected_at(&line, policy);
         assert!(e.found.contains("`Tag:`"), "{line}: {e}");
         assert!(
             e.expected.contains("(did you mean `OfflineIM`?)"),
@@ -319,8 +313,7 @@ fn dec_019_parameter_names_are_not_abbreviated() {
         ),
         ("Remove-CsClientPolicy -Identity Sales -f", "-f", "-Force"),
     ] {
-        let e = rejected(line);
-        assert_eq!(e.column, column_of(line, abbreviated), "{line}: {e}");
+        let e = rejected_at(line, abbreviated);
         assert!(
             e.found
                 .contains(&format!("the abbreviated parameter `{abbreviated}`")),
