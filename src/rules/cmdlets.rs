@@ -4,7 +4,9 @@
 //! Supported cmdlets (shared/reference/cmdlets): `Get-`, `Set-`, `New-`,
 //! `Remove-CsImConfiguration`; `Get-`, `Set-`, `New-`, `Grant-`,
 //! `Remove-CsClientPolicy`. Cmdlet and parameter names and `$True`/`$False`
-//! are case-insensitive, as in PowerShell; `-Name:value` is accepted.
+//! are case-insensitive, as in PowerShell; `-Name:value` and `-Name: value`
+//! are accepted. Parameter names are written in full (DEC-019); a mistyped
+//! cmdlet or parameter name gets the closest known names.
 //!
 //! Invariants it keeps:
 //! - Parsing never panics; every rejection is a `CmdletError` carrying the
@@ -15,9 +17,10 @@
 //! - Output of `Get-*` is deterministic (stores are ordered maps).
 //!
 //! What it deliberately does not do: pipelines, variables other than
-//! `$True`/`$False`/`$Null`, `-Filter` wildcards, `-Instance`, or any
-//! client-policy setting other than `EnableIMAutoArchiving`. Those are
-//! rejected with a clear error rather than silently ignored.
+//! `$True`/`$False`/`$Null` (and those unquoted), wildcards, `-Filter`,
+//! `-Instance`, user identities other than display names and SIP addresses,
+//! or any client-policy setting other than `EnableIMAutoArchiving`. Those
+//! are rejected with a clear error rather than silently ignored (DEC-019).
 
 use crate::rules::domain::{Deployment, OrgId, Profile, UserId};
 use crate::rules::policy::{
@@ -102,6 +105,16 @@ fn tokenize(line: &str) -> Result<Vec<Token>, CmdletError> {
                 ));
             };
             let text: String = chars[i + 1..i + 1 + len].iter().collect();
+            // A quoted value is a string. `$` in it would be expanded by
+            // PowerShell between double quotes and kept between single
+            // ones; neither is modelled, so both are rejected (DEC-019).
+            if let Some(at) = text.chars().position(|d| d == '$') {
+                return Err(err(
+                    start + 2 + at,
+                    format!("`$` inside the quoted string `{c}{text}{c}`"),
+                    "`$True`, `$False` or `$Null` without quotes, or a string without `$` (variables are not modelled)",
+                ));
+            }
             tokens.push(Token {
                 text,
                 column: start + 1,
@@ -118,6 +131,11 @@ fn tokenize(line: &str) -> Result<Vec<Token>, CmdletError> {
             ));
         }
         while i < chars.len() && !chars[i].is_whitespace() {
+            // `-Name:"a b"`: the quoted string after the colon is the value,
+            // a token of its own.
+            if matches!(chars[i], '"' | '\'') && c == '-' && chars[i - 1] == ':' {
+                break;
+            }
             i += 1;
         }
         tokens.push(Token {
@@ -214,8 +232,10 @@ pub enum Cmdlet {
         /// (DEC-019), a `Site:` scope or a per-user policy.
         identity: Scope,
         /// The new `EnableIMAutoArchiving`. `None` when the parameter is
-        /// absent, which leaves the value as it is.
-        enable_im_auto_archiving: Option<bool>,
+        /// absent, which leaves the value as it is; `Some(None)` for
+        /// `$Null`, which unsets it, so that the gate reads the default
+        /// (DEC-011, DEC-019).
+        enable_im_auto_archiving: Option<Option<bool>>,
     },
     /// `New-CsClientPolicy`: creates a site or per-user policy. It fails for
     /// Global and for a scope that has a policy already (OIM-020).
@@ -223,8 +243,9 @@ pub enum Cmdlet {
         /// The scope to create. Required; a bare name is a per-user (`Tag:`)
         /// policy (OIM-023).
         identity: Scope,
-        /// The initial `EnableIMAutoArchiving`. `None` leaves it unset, which
-        /// the gate reads as `True` (DEC-011).
+        /// The initial `EnableIMAutoArchiving`. `None`, when the parameter is
+        /// absent or `$Null`, leaves it unset, which the gate reads as `True`
+        /// (DEC-011).
         enable_im_auto_archiving: Option<bool>,
     },
     /// `Grant-CsClientPolicy`: assigns a per-user policy to one user of the
@@ -324,11 +345,32 @@ struct Value {
     quoted: bool,
 }
 
-fn parse_bool(v: &Value) -> Result<bool, CmdletError> {
+/// The column of the character `offset` characters into a value's text.
+fn column_in(v: &Value, offset: usize) -> usize {
+    v.column + usize::from(v.quoted) + offset
+}
+
+/// A Boolean parameter's value: `$True` or `$False`, unquoted. `$Null` is
+/// `None` where the setting can be unset (`nullable`, EnableIMAutoArchiving,
+/// DEC-011) and rejected elsewhere (DEC-019).
+fn parse_bool(v: &Value, parameter: &str, nullable: bool) -> Result<Option<bool>, CmdletError> {
+    if v.quoted {
+        return Err(err(
+            v.column,
+            format!("the quoted string `{}`", v.text),
+            "`$True` or `$False` without quotes (a quoted value is a string, not a Boolean)",
+        ));
+    }
     let t = v.text.to_ascii_lowercase();
     match t.as_str() {
-        "$true" => Ok(true),
-        "$false" => Ok(false),
+        "$true" => Ok(Some(true)),
+        "$false" => Ok(Some(false)),
+        "$null" if nullable => Ok(None),
+        "$null" => Err(err(
+            v.column,
+            format!("`{}`", v.text),
+            format!("`$True` or `$False` (`-{parameter}` cannot be unset)"),
+        )),
         _ => {
             let guess = if t.starts_with("$t") || t == "true" {
                 Some("$True")
@@ -344,6 +386,198 @@ fn parse_bool(v: &Value) -> Result<bool, CmdletError> {
             Err(e)
         }
     }
+}
+
+/// Rejects a `$` in an unquoted identity or name: PowerShell would read a
+/// variable there, and variables are not modelled (DEC-019). Quoted strings
+/// with `$` never get this far (`tokenize`).
+fn no_variable(v: &Value, expected: &str) -> Result<(), CmdletError> {
+    if v.quoted {
+        return Ok(());
+    }
+    let Some(at) = v.text.find('$') else {
+        return Ok(());
+    };
+    let found = if at == 0 {
+        format!("the variable `{}`", v.text)
+    } else {
+        format!("the variable in `{}`", v.text)
+    };
+    Err(err(
+        column_in(v, v.text[..at].chars().count()),
+        found,
+        format!("{expected} (variables are not modelled)"),
+    ))
+}
+
+/// What an `-Identity` of an IM configuration or client policy may be.
+const XDS_FORMS: &str = "`Global`, `Site:<name>`, `Tag:<name>` or a per-user policy name";
+
+/// Checks the name part of an identity or policy name, `offset` characters
+/// into the value: not empty, and none of the scope separator `:`, the
+/// domain\logon separator `\` or PowerShell's wildcards `*?[]` (DEC-019).
+fn check_name(v: &Value, offset: usize, name: &str, expected: &str) -> Result<(), CmdletError> {
+    if name.trim().is_empty() {
+        let found = if offset == 0 {
+            "an empty identity".to_string()
+        } else {
+            format!("`{}` with no name after it", v.text)
+        };
+        return Err(err(v.column, found, expected));
+    }
+    let Some((at, c)) = name
+        .chars()
+        .enumerate()
+        .find(|(_, c)| matches!(c, ':' | '\\' | '*' | '?' | '[' | ']'))
+    else {
+        return Ok(());
+    };
+    let (found, why) = match c {
+        ':' => (
+            format!("a second `:` in `{}`", v.text),
+            "a name has no `:` of its own",
+        ),
+        '\\' => (
+            format!("`{}`, a domain\\logon name", v.text),
+            "users are named only by Grant-CsClientPolicy -Identity, by display name or SIP address",
+        ),
+        _ => (
+            format!("the wildcard `{c}` in `{}`", v.text),
+            "an identity accepts no wildcard characters; `-Filter` is not modelled",
+        ),
+    };
+    Err(err(
+        column_in(v, offset + at),
+        found,
+        format!("{expected} ({why})"),
+    ))
+}
+
+/// An `-Identity` of an IM configuration or client policy (XdsIdentity):
+/// `Global`, `Site:<name>`, `Tag:<name>` or a bare per-user name, any case.
+/// Everything else is rejected rather than read as a per-user name
+/// (OIM-023, DEC-019).
+fn xds_identity(v: &Value, expected: &str) -> Result<Scope, CmdletError> {
+    no_variable(v, expected)?;
+    let text = v.text.as_str();
+    if text.eq_ignore_ascii_case("global") {
+        return Ok(Scope::Global);
+    }
+    let offset = match text.split_once(':') {
+        None => 0,
+        Some((prefix, _)) if prefix.eq_ignore_ascii_case("global") => {
+            return Err(err(
+                v.column,
+                format!("the identity `{text}`"),
+                format!("{expected} (`Global` stands alone: the global scope has no name)"),
+            ));
+        }
+        Some((prefix, _))
+            if prefix.eq_ignore_ascii_case("site") || prefix.eq_ignore_ascii_case("tag") =>
+        {
+            prefix.chars().count() + 1
+        }
+        Some((prefix, _)) => {
+            return Err(err(
+                v.column,
+                format!("the scope `{prefix}:` in `{text}`"),
+                format!("{expected} (the scopes are `Global`, `Site:` and `Tag:`)"),
+            ));
+        }
+    };
+    // The prefixes are ASCII, so `offset` counts bytes as well as characters.
+    check_name(v, offset, &text[offset..], expected)?;
+    Ok(Scope::parse(text))
+}
+
+/// What a Grant-CsClientPolicy `-Identity` may be.
+const USER_FORMS: &str = "one user's display name, such as \"Tony Smith\", or SIP address";
+
+/// A Grant-CsClientPolicy `-Identity`: a display name or SIP address,
+/// resolved when applied. The reference's other forms (domain\logon,
+/// distinguished name) and display-name wildcards are rejected (DEC-019).
+fn user_identity(v: &Value) -> Result<(), CmdletError> {
+    no_variable(v, USER_FORMS)?;
+    let text = v.text.as_str();
+    if text.trim().is_empty() {
+        return Err(err(v.column, "an empty user identity", USER_FORMS));
+    }
+    if let Some(at) = text.find('*') {
+        return Err(err(
+            column_in(v, text[..at].chars().count()),
+            format!("the wildcard `*` in `{text}`"),
+            format!("{USER_FORMS} (wildcards are not modelled)"),
+        ));
+    }
+    if let Some(at) = text.find('\\') {
+        return Err(err(
+            column_in(v, text[..at].chars().count()),
+            format!("`{text}`, a domain\\logon name"),
+            format!("{USER_FORMS} (domain\\logon is not modelled)"),
+        ));
+    }
+    if text.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("cn=")) {
+        return Err(err(
+            v.column,
+            format!("`{text}`, a distinguished name"),
+            format!("{USER_FORMS} (distinguished names are not modelled)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Grant-CsClientPolicy's `-PolicyName`: `$Null` (`None`, unassign) or a
+/// per-user policy's name, "the policy Identity minus the policy scope
+/// ("tag:")", so `Tag:` itself is rejected (OIM-019, DEC-019).
+fn policy_name(v: &Value) -> Result<Option<String>, CmdletError> {
+    const POLICY: &str = "a per-user policy's name or `$Null`";
+    if !v.quoted && v.text.eq_ignore_ascii_case("$null") {
+        return Ok(None);
+    }
+    if let Some((prefix, rest)) = v.text.split_once(':')
+        && prefix.eq_ignore_ascii_case("tag")
+    {
+        let guess = if rest.is_empty() || rest.contains(['$', ':', '\\', '*', '?', '[', ']']) {
+            String::new()
+        } else {
+            format!(" (did you mean `{rest}`?)")
+        };
+        return Err(err(
+            v.column,
+            format!("the policy name `{}` with its `Tag:` scope", v.text),
+            format!("the name alone: the PolicyName is the policy Identity minus the scope{guess}"),
+        ));
+    }
+    match xds_identity(v, POLICY)? {
+        Scope::Tag(name) => Ok(Some(name)),
+        other => Err(err(
+            v.column,
+            format!("the policy name `{other}`"),
+            "the name of a per-user policy (global and site policies are not granted)",
+        )),
+    }
+}
+
+/// ` (did you mean `a`?)` naming the known names closest to `typed` by
+/// Levenshtein distance, compared case-insensitively, when that distance is
+/// at most a third of the name's length; ties are all named, in table order.
+/// Empty when no name is that close (DEC-019).
+fn did_you_mean<'a>(typed: &str, known: impl IntoIterator<Item = &'a str>, dash: &str) -> String {
+    let typed = typed.to_ascii_lowercase();
+    let close: Vec<(usize, &str)> = known
+        .into_iter()
+        .map(|k| (strsim::levenshtein(&typed, &k.to_ascii_lowercase()), k))
+        .filter(|(d, k)| 3 * d <= k.chars().count())
+        .collect();
+    let Some(best) = close.iter().map(|(d, _)| *d).min() else {
+        return String::new();
+    };
+    let names: Vec<String> = close
+        .iter()
+        .filter(|(d, _)| *d == best)
+        .map(|(_, k)| format!("`{dash}{k}`"))
+        .collect();
+    format!(" (did you mean {}?)", names.join(" or "))
 }
 
 /// Suggests a repaired command line for the split forms seed 004 prints:
@@ -378,6 +612,49 @@ fn repair(tokens: &[Token]) -> String {
     out.join(" ")
 }
 
+/// The accepted parameters, for "expected one of" messages.
+fn parameter_list(accepted: &[(&'static str, Kind)]) -> String {
+    accepted
+        .iter()
+        .map(|(p, _)| format!("`-{p}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The error for a parameter name the cmdlet does not have. A unique prefix
+/// of one it has is an abbreviation, which PowerShell would accept but this
+/// model rejects, naming the full name (DEC-019); anything else gets the
+/// closest names, if any are close.
+fn unknown_parameter(
+    column: usize,
+    typed: &str,
+    cmdlet: &str,
+    accepted: &[(&'static str, Kind)],
+) -> CmdletError {
+    let list = parameter_list(accepted);
+    let lower = typed.to_ascii_lowercase();
+    let extending: Vec<&str> = accepted
+        .iter()
+        .map(|(p, _)| *p)
+        .filter(|p| !typed.is_empty() && p.to_ascii_lowercase().starts_with(&lower))
+        .collect();
+    if let [full] = extending[..] {
+        return err(
+            column,
+            format!("the abbreviated parameter `-{typed}` for {cmdlet}"),
+            format!("one of {list}, in full (did you mean `-{full}`?)"),
+        );
+    }
+    err(
+        column,
+        format!("parameter `-{typed}` for {cmdlet}"),
+        format!(
+            "one of {list}{}",
+            did_you_mean(typed, accepted.iter().map(|(p, _)| *p), "-")
+        ),
+    )
+}
+
 fn known_cmdlet_names() -> String {
     CMDLETS
         .iter()
@@ -406,7 +683,11 @@ pub fn parse(line: &str) -> Result<Parsed, CmdletError> {
         let mut e = err(
             first.column,
             format!("`{}`", first.text),
-            format!("one of {}", known_cmdlet_names()),
+            format!(
+                "one of {}{}",
+                known_cmdlet_names(),
+                did_you_mean(&first.text, CMDLETS.iter().map(|(n, _, _)| *n), "")
+            ),
         );
         if split {
             let joined = format!("{}{}", first.text, tokens[1].text);
@@ -420,11 +701,7 @@ pub fn parse(line: &str) -> Result<Parsed, CmdletError> {
         return Err(e);
     };
     let (accepted, positional) = parameters(verb, noun);
-    let accepted_list = accepted
-        .iter()
-        .map(|(p, _)| format!("`-{p}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let accepted_list = parameter_list(accepted);
     let mut values: Vec<(&'static str, Value)> = Vec::new();
     let mut position = 0usize;
     let mut i = 1usize;
@@ -447,11 +724,7 @@ pub fn parse(line: &str) -> Result<Parsed, CmdletError> {
             let Some(&(canonical, kind)) =
                 accepted.iter().find(|(p, _)| p.eq_ignore_ascii_case(pname))
             else {
-                return Err(err(
-                    t.column,
-                    format!("parameter `-{pname}` for {name}"),
-                    format!("one of {accepted_list}"),
-                ));
+                return Err(unknown_parameter(t.column, pname, name, accepted));
             };
             if values.iter().any(|(p, _)| *p == canonical) {
                 return Err(err(
@@ -460,44 +733,40 @@ pub fn parse(line: &str) -> Result<Parsed, CmdletError> {
                     "each parameter at most once",
                 ));
             }
-            if kind == Kind::Switch {
-                values.push((
-                    canonical,
-                    Value {
-                        text: "$True".into(),
-                        column: t.column,
-                        quoted: false,
-                    },
-                ));
-                i += 1;
-                continue;
-            }
-            let value = if let Some(v) = inline {
-                Value {
+            // `-Name:value`; `-Name: value` and `-Name:` before a quoted
+            // string take the next word, as `-Name value` does (DEC-019).
+            let value = match inline.filter(|v| !v.is_empty()) {
+                Some(v) => Value {
                     text: v.to_string(),
                     column: t.column + 2 + pname.chars().count(),
                     quoted: false,
-                }
-            } else {
-                let Some(v) = tokens.get(i + 1) else {
-                    return Err(err(
-                        t.column + t.text.chars().count(),
-                        "the end of the command",
-                        format!("a value for `-{canonical}`"),
-                    ));
-                };
-                if !v.quoted && v.text.starts_with('-') && v.text.len() > 1 {
-                    return Err(err(
-                        v.column,
-                        format!("`{}`", v.text),
-                        format!("a value for `-{canonical}`"),
-                    ));
-                }
-                i += 1;
-                Value {
-                    text: v.text.clone(),
-                    column: v.column,
-                    quoted: v.quoted,
+                },
+                None if kind == Kind::Switch && inline.is_none() => Value {
+                    text: "$True".into(),
+                    column: t.column,
+                    quoted: false,
+                },
+                None => {
+                    let Some(v) = tokens.get(i + 1) else {
+                        return Err(err(
+                            t.column + t.text.chars().count(),
+                            "the end of the command",
+                            format!("a value for `-{canonical}`"),
+                        ));
+                    };
+                    if !v.quoted && v.text.starts_with('-') && v.text.len() > 1 {
+                        return Err(err(
+                            v.column,
+                            format!("`{}`", v.text),
+                            format!("a value for `-{canonical}`"),
+                        ));
+                    }
+                    i += 1;
+                    Value {
+                        text: v.text.clone(),
+                        column: v.column,
+                        quoted: v.quoted,
+                    }
                 }
             };
             values.push((canonical, value));
@@ -529,8 +798,18 @@ pub fn parse(line: &str) -> Result<Parsed, CmdletError> {
     let get = |p: &str| values.iter().find(|(q, _)| *q == p).map(|(_, v)| v.clone());
     let identity_value = get("Identity");
     let identity_column = identity_value.as_ref().map_or(first.column, |v| v.column);
-    let identity = identity_value.as_ref().map(|v| Scope::parse(&v.text));
-    let flag = |p: &str| get(p).map(|v| parse_bool(&v)).transpose();
+    let identity = match verb {
+        // Grant-CsClientPolicy's -Identity is a user, checked below.
+        Verb::Grant => None,
+        _ => identity_value
+            .as_ref()
+            .map(|v| xds_identity(v, XDS_FORMS))
+            .transpose()?,
+    };
+    // A Boolean parameter: absent (`None`), or its value, where `$Null`
+    // is `Some(None)` when `nullable`.
+    let flag =
+        |p: &'static str, nullable: bool| get(p).map(|v| parse_bool(&v, p, nullable)).transpose();
     let require_identity = || {
         identity.clone().ok_or_else(|| {
             err(
@@ -559,7 +838,7 @@ pub fn parse(line: &str) -> Result<Parsed, CmdletError> {
             im_scope_ok(&identity)?;
             Cmdlet::SetImConfiguration {
                 identity,
-                enable_offline_im: flag("EnableOfflineIm")?,
+                enable_offline_im: flag("EnableOfflineIm", false)?.flatten(),
             }
         }
         (Verb::New, Noun::ImConfiguration) => {
@@ -567,7 +846,7 @@ pub fn parse(line: &str) -> Result<Parsed, CmdletError> {
             im_scope_ok(&identity)?;
             Cmdlet::NewImConfiguration {
                 identity,
-                enable_offline_im: flag("EnableOfflineIm")?,
+                enable_offline_im: flag("EnableOfflineIm", false)?.flatten(),
             }
         }
         (Verb::Remove, Noun::ImConfiguration) => {
@@ -577,15 +856,15 @@ pub fn parse(line: &str) -> Result<Parsed, CmdletError> {
         }
         (Verb::Set, Noun::ClientPolicy) => Cmdlet::SetClientPolicy {
             identity: identity.clone().unwrap_or(Scope::Global),
-            enable_im_auto_archiving: flag("EnableIMAutoArchiving")?,
+            enable_im_auto_archiving: flag("EnableIMAutoArchiving", true)?,
         },
         (Verb::New, Noun::ClientPolicy) => Cmdlet::NewClientPolicy {
             identity: require_identity()?,
-            enable_im_auto_archiving: flag("EnableIMAutoArchiving")?,
+            enable_im_auto_archiving: flag("EnableIMAutoArchiving", true)?.flatten(),
         },
         (Verb::Remove, Noun::ClientPolicy) => Cmdlet::RemoveClientPolicy {
             identity: require_identity()?,
-            force: flag("Force")?.unwrap_or(false),
+            force: flag("Force", false)?.flatten().unwrap_or(false),
         },
         (Verb::Grant, _) => {
             let Some(user) = identity_value else {
@@ -595,13 +874,7 @@ pub fn parse(line: &str) -> Result<Parsed, CmdletError> {
                     "`-Identity <user>` (a display name such as \"Tony Smith\" or a SIP address)",
                 ));
             };
-            if !user.quoted && user.text.contains('*') {
-                return Err(err(
-                    user.column,
-                    format!("the wildcard identity `{}`", user.text),
-                    "one user's display name or SIP address (wildcards are not modelled)",
-                ));
-            }
+            user_identity(&user)?;
             let Some(policy) = get("PolicyName") else {
                 return Err(err(
                     first.column + first.text.chars().count(),
@@ -610,28 +883,7 @@ pub fn parse(line: &str) -> Result<Parsed, CmdletError> {
                 ));
             };
             policy_column = policy.column;
-            let policy_name = if !policy.quoted && policy.text.eq_ignore_ascii_case("$null") {
-                None
-            } else if !policy.quoted && policy.text.starts_with('$') {
-                return Err(err(
-                    policy.column,
-                    format!("the variable `{}`", policy.text),
-                    "a policy name or `$Null`",
-                ));
-            } else {
-                // "The PolicyName is simply the policy Identity minus the
-                // policy scope", so a `Tag:` prefix is tolerated and removed.
-                match Scope::parse(&policy.text) {
-                    Scope::Tag(t) => Some(t),
-                    other => {
-                        return Err(err(
-                            policy.column,
-                            format!("the policy name `{other}`"),
-                            "the name of a per-user policy (global and site policies are not granted)",
-                        ));
-                    }
-                }
-            };
+            let policy_name = policy_name(&policy)?;
             Cmdlet::GrantClientPolicy {
                 user: user.text,
                 policy_name,
@@ -841,7 +1093,7 @@ pub fn apply(
                 ));
             };
             if let Some(v) = enable_im_auto_archiving {
-                p.enable_im_auto_archiving = Some(*v);
+                p.enable_im_auto_archiving = *v;
             }
             Ok(Vec::new())
         }
@@ -1017,7 +1269,7 @@ mod tests {
             p.cmdlet,
             Cmdlet::SetClientPolicy {
                 identity: Scope::Site("Redmond".into()),
-                enable_im_auto_archiving: Some(false)
+                enable_im_auto_archiving: Some(Some(false))
             }
         );
     }
