@@ -66,22 +66,72 @@ fn code_of(text: &str) -> String {
 }
 
 /// Every path that follows `prefix` in `code` (`crate::rules::world::step`
-/// gives `["rules", "world", "step"]`).
+/// gives `["rules", "world", "step"]`). A group is expanded, so that
+/// `crate::formats::{report, scenario::Bounds}` gives both paths.
 fn paths_after<'a>(code: &'a str, prefix: &str) -> Vec<Vec<&'a str>> {
     let mut out = Vec::new();
-    let mut rest = code;
-    while let Some(i) = rest.find(prefix) {
-        let boundary = i == 0 || !rest[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_');
-        let after = &rest[i + prefix.len()..];
+    let mut from = 0;
+    while let Some(found) = code[from..].find(prefix) {
+        let i = from + found;
+        from = i + prefix.len();
+        // `a::crate::x` or `super::super::x` is part of a longer path, which
+        // the search for its first segment reads.
+        let boundary = !code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':');
+        let after = &code[from..];
         if boundary {
             let end = after
                 .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
                 .unwrap_or(after.len());
-            out.push(after[..end].split("::").filter(|s| !s.is_empty()).collect());
+            let head: Vec<&str> = after[..end].split("::").filter(|s| !s.is_empty()).collect();
+            if after[..end].ends_with("::") && after[end..].starts_with('{') {
+                for item in group_items(&after[end..]) {
+                    let mut path = head.clone();
+                    path.extend(item.split("::").filter(|s| !s.is_empty()));
+                    out.push(path);
+                }
+            } else {
+                out.push(head);
+            }
         }
-        rest = after;
     }
     out
+}
+
+/// The leading path of each item of the group that `text` opens with
+/// (`{report as r, scenario::{Bounds, load}}` gives `report` and
+/// `scenario`), split at the group's own commas.
+fn group_items(text: &str) -> Vec<&str> {
+    let mut items = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 1;
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    items.push(&text[start..i]);
+                    break;
+                }
+            }
+            ',' if depth == 1 => {
+                items.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items
+        .into_iter()
+        .map(|item| {
+            let item = item.trim();
+            let end = item
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .unwrap_or(item.len());
+            item[..end].trim_end_matches(':')
+        })
+        .filter(|item| !item.is_empty())
+        .collect()
 }
 
 /// The module graph of `src/`: each module and the modules it imports.
@@ -114,22 +164,39 @@ fn import_graph() -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
         } else {
             module[..module.len().saturating_sub(1)].to_vec()
         };
+        assert!(
+            !code.contains("#[path"),
+            "{}: `#[path]` moves a module where this test does not look",
+            file.display()
+        );
         let mut imports = BTreeSet::new();
         for path in paths_after(&code, "crate::") {
             let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
-            imports.extend(resolve(path));
+            // A `crate::` path that names no module (a re-export at the root,
+            // or an exported macro) would hide an arrow.
+            let target = resolve(path.clone()).unwrap_or_else(|| {
+                panic!(
+                    "{}: `crate::{}` names no module of src/; import from the module that defines it",
+                    file.display(),
+                    path.join("::")
+                )
+            });
+            imports.insert(target);
         }
         for path in paths_after(&code, "super::") {
             // `super::` in a `mod.rs` or a leaf file names a sibling of the
-            // file's own module; inline `mod tests` use `super::*`, which
-            // names the file itself and adds no arrow.
-            let base = if is_mod_rs {
+            // file's own module, and each further `super` goes up one more
+            // level; inline `mod tests` use `super::*`, which names the file
+            // itself and adds no arrow.
+            let mut base = if is_mod_rs {
                 module[..module.len().saturating_sub(1)].to_vec()
             } else {
                 parent.clone()
             };
+            let ups = path.iter().take_while(|s| **s == "super").count();
+            base.truncate(base.len().saturating_sub(ups));
             let mut full = base;
-            full.extend(path.iter().map(|s| s.to_string()));
+            full.extend(path.iter().skip(ups).map(|s| s.to_string()));
             imports.extend(resolve(full));
         }
         // A parent that uses a child it declares (`mod conform;` and then

@@ -13,7 +13,7 @@
 //!
 //! What it may import: everything below it (the drivers, the formats and
 //! the rule book). Nothing imports it but `main.rs`; a subcommand's file
-//! imports only `exit` among its siblings.
+//! imports only `exit` and `input` among its siblings.
 //!
 //! What it deliberately does not do: no rule and no formatting of results
 //! lives here; it calls the drivers and the formats and maps what they

@@ -94,7 +94,7 @@ pub struct ScenarioError {
 }
 
 /// The most characters of the source line shown on either side of the
-/// caret. A diagnostic stays a few lines long whatever the input: a
+/// caret (DEC-034). A diagnostic stays a few lines long whatever the input: a
 /// 50 MB single-line file gives the same excerpt as a short one.
 const EXCERPT_SIDE_CHARS: usize = 60;
 

@@ -18,7 +18,7 @@
 //!   memory bound;
 //! - `event`: `Event`, `Outcome` and `StepError`;
 //! - `decision_log`: `Log` and `TraceRecord`, the ETL-like trace (OIM-013);
-//! - `step` (here): a dispatcher that calls one rule function per event.
+//! - `step.rs`: `step`, a dispatcher that calls one rule function per event.
 //!   Each rule function's doc comment names the SPEC ids it implements, so
 //!   that searching for an id finds its rule:
 //!   - `user_events`: send, sign-in, sign-out, set-presence;
