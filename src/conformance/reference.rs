@@ -129,6 +129,11 @@ pub fn load_deployment(deployment: &Value) -> Result<scenario::Scenario, Rejecti
             }
         }
     }
+    if let Some(path) = null_at(deployment, String::new()) {
+        return Err(bad(format!(
+            "found `null` at {path}, expected a value (TOML has no null; leave an optional key out)"
+        )));
+    }
     // Written straight from JSON to TOML text, not through `toml::Value`,
     // whose integers are `i64`: an integer beyond it (`u64::MAX`, say) then
     // reaches the scenario loader and is reported against its range
@@ -140,6 +145,30 @@ pub fn load_deployment(deployment: &Value) -> Result<scenario::Scenario, Rejecti
         ))
     })?;
     scenario::load("reset", &text).map_err(|e| bad(format!("deployment: {}", e.message)))
+}
+
+/// The path of the first `null` in `v` (`users[0].sip`), if any.
+fn null_at(v: &Value, path: String) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match v {
+        Value::Null => Some(if path.is_empty() {
+            "the top".into()
+        } else {
+            path
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| null_at(x, format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, x)| null_at(x, join(k))),
+        _ => None,
+    }
 }
 
 impl Implementation for Reference {

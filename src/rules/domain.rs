@@ -108,25 +108,32 @@ impl Build {
     /// The build required when the user's mailbox is on premises (OIM-003).
     pub const ON_PREMISES_MIN: Build = Build([16, 0, 6920, 1000]);
 
-    /// Parses `a.b.c.d`; returns a description of what was expected on error.
+    /// Parses `a.b.c.d`: four parts separated by dots, each one or more ASCII
+    /// digits with a value from 0 to 4294967295 (`u32::MAX`). Returns a
+    /// description of what was expected on error.
     pub fn parse(text: &str) -> Result<Build, String> {
+        let expected = |why: &str| {
+            format!(
+                "a build of four numbers from 0 to 4294967295 such as 16.0.6701.1000, found `{text}`{why}"
+            )
+        };
         let mut parts = [0u32; 4];
         let mut count = 0usize;
         for piece in text.split('.') {
             if count == 4 {
-                return Err(format!(
-                    "a build of four numbers such as 16.0.6701.1000, found `{text}` (more than four parts)"
-                ));
+                return Err(expected(" (more than four parts)"));
             }
-            parts[count] = piece.parse::<u32>().map_err(|_| {
-                format!("a build of four numbers such as 16.0.6701.1000, found `{text}`")
-            })?;
+            // Digits only: `u32::from_str` would also take a leading `+`.
+            let digits = !piece.is_empty() && piece.bytes().all(|b| b.is_ascii_digit());
+            parts[count] = piece
+                .parse::<u32>()
+                .ok()
+                .filter(|_| digits)
+                .ok_or_else(|| expected(""))?;
             count += 1;
         }
         if count != 4 {
-            return Err(format!(
-                "a build of four numbers such as 16.0.6701.1000, found `{text}`"
-            ));
+            return Err(expected(""));
         }
         Ok(Build(parts))
     }
@@ -175,7 +182,9 @@ impl Date {
         let (Some(y), Some(m), Some(d), None) = (it.next(), it.next(), it.next(), it.next()) else {
             return Err(expected());
         };
-        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        // Digits only: `from_str` would also take a leading `+`.
+        let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+        if y.len() != 4 || m.len() != 2 || d.len() != 2 || ![y, m, d].into_iter().all(digits) {
             return Err(expected());
         }
         let year: u16 = y.parse().map_err(|_| expected())?;
