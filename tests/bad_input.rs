@@ -248,6 +248,91 @@ fn cli_exit_codes() {
     assert_eq!(code, 2);
 }
 
+/// DEC-050: `ews_latency_ms = 18446744073709551615` is rejected at load,
+/// with exit 2 and a positioned error naming the key, the value found and
+/// the allowed range, rather than wrapping `now + ews_latency_ms` round to
+/// deliver at the pickup instant.
+#[test]
+fn dec_050_an_ews_latency_of_u64_max_is_rejected_at_its_position() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/bad/ews-latency-max.toml"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let (line, column) = position_of(&text, "18446744073709551615");
+    let (code, out, err) = cli(&["run", path]);
+    assert_eq!(code, cli::EXIT_BAD_INPUT, "{out}{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains(&format!("ews-latency-max.toml:{line}:{column}: error: found ews_latency_ms = 18446744073709551615, expected 0 to 60000 ms")),
+        "{err}"
+    );
+    let e = scenario::load("ews-latency-max.toml", &text).unwrap_err();
+    assert_eq!((e.line, e.column), (line, column));
+}
+
+/// DEC-050: every option, the `[check]` latency and the scenario times are
+/// checked against the one range table, at the value, in the scenario
+/// loader; one past each bound is rejected and each bound is accepted.
+#[test]
+fn dec_050_every_scenario_key_is_checked_against_its_range_at_its_position() {
+    use offline_im::rules::domain::RANGES;
+    let options = |key: &str, v: i128| {
+        base_with(
+            "name = \"base\"",
+            &format!("name = \"base\"\n[deployment.options]\n{key} = {v}"),
+        )
+    };
+    let check = |v: i128| format!("{}\n[check]\news_latency_ms = {v}\n", common::BASE);
+    let at = |v: i128| {
+        format!(
+            "{}\n[[timeline]]\nat_ms = {v}\nsign_out = \"Tony Smith\"\n",
+            common::BASE
+        )
+    };
+    let end = |v: i128| base_with("name = \"base\"", &format!("name = \"base\"\nend_ms = {v}"));
+    let mut seen = 0;
+    for r in RANGES {
+        let (text, key): (Box<dyn Fn(i128) -> String>, String) = match r.key {
+            "at_ms" => (Box::new(at), "at_ms".into()),
+            "end_ms" => (Box::new(end), "end_ms".into()),
+            "to_ms" => continue,
+            k => (Box::new(move |v| options(k, v)), k.into()),
+        };
+        seen += 1;
+        for v in [r.min, r.max] {
+            if let Err(e) = scenario::load("bad.toml", &text(v.into())) {
+                panic!("{key} = {v} rejected: {e}");
+            }
+        }
+        for v in [i128::from(r.min) - 1, i128::from(r.max) + 1] {
+            let t = text(v);
+            let e = load_err(&t);
+            // The error points at the value.
+            let (line, column) = position_of(&t, &format!("{key} = {v}\n"));
+            assert_eq!((e.line, e.column), (line, column + key.len() + 3), "{e}");
+            let expected = format!("found {key} = {v}, expected {} to {}", r.min, r.max);
+            assert!(e.message.starts_with(&expected), "{e}");
+        }
+        if r.key == "ews_latency_ms" {
+            for v in [r.max.into(), i128::from(r.max) + 1] {
+                let ok = scenario::load("bad.toml", &check(v));
+                assert_eq!(ok.is_ok(), v <= r.max.into(), "check.ews_latency_ms = {v}");
+                if let Err(e) = ok {
+                    assert!(
+                        e.message.starts_with(&format!(
+                            "found check.ews_latency_ms = {v}, expected 0 to {}",
+                            r.max
+                        )),
+                        "{e}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(seen, 6, "four options and two scenario times");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 

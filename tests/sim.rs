@@ -335,3 +335,27 @@ fn the_ledger_follows_what_is_held_not_what_was_sent() {
         "the ledger grew with the events: day 1 peak {day1}, day 2 peak {day2}"
     );
 }
+
+/// DEC-050: the simulator's `deployment.ews_latency_ms` is checked against
+/// the deployment option's own row of `domain::RANGES`, so a scenario, a
+/// `reset` and a simulator config accept exactly the same latencies.
+#[test]
+fn dec_050_the_simulator_checks_ews_latency_against_the_shared_range() {
+    use offline_im::rules::domain::EWS_LATENCY_MS;
+    let with = |v: u64| {
+        sim::DEFAULT_CONFIG.replace("ews_latency_ms = 2000", &format!("ews_latency_ms = {v}"))
+    };
+    for v in [EWS_LATENCY_MS.min, EWS_LATENCY_MS.max] {
+        SimConfig::load("ok.toml", &with(v)).unwrap_or_else(|e| panic!("{v}: {e}"));
+    }
+    for v in [EWS_LATENCY_MS.max + 1, u64::MAX] {
+        let e = SimConfig::load("bad.toml", &with(v)).unwrap_err();
+        assert_eq!(
+            e.message,
+            format!(
+                "found deployment.ews_latency_ms = {v}, expected 0 to {} ms",
+                EWS_LATENCY_MS.max
+            )
+        );
+    }
+}

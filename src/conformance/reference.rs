@@ -19,7 +19,7 @@ use super::protocol::{
 use crate::formats::report;
 use crate::formats::scenario;
 use crate::rules::cmdlets;
-use crate::rules::domain::{Deployment, OrgId, Presence, UserId};
+use crate::rules::domain::{Deployment, OrgId, Presence, TO_MS, UserId};
 use crate::rules::world::{Event, Outcome, StepError, World};
 use serde_json::Value;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
@@ -129,14 +129,46 @@ pub fn load_deployment(deployment: &Value) -> Result<scenario::Scenario, Rejecti
             }
         }
     }
-    let table: toml::Value = serde_json::from_value(deployment.clone())
-        .map_err(|e| bad(format!("found a deployment TOML cannot hold ({e}), expected the models/ `[deployment]` table as JSON")))?;
-    let mut doc = toml::Table::new();
-    doc.insert("name".into(), toml::Value::String("reset".into()));
-    doc.insert("deployment".into(), table);
-    let text = toml::to_string(&doc)
-        .map_err(|e| bad(format!("found a deployment TOML cannot hold: {e}")))?;
+    if let Some(path) = null_at(deployment, String::new()) {
+        return Err(bad(format!(
+            "found `null` at {path}, expected a value (TOML has no null; leave an optional key out)"
+        )));
+    }
+    // Written straight from JSON to TOML text, not through `toml::Value`,
+    // whose integers are `i64`: an integer beyond it (`u64::MAX`, say) then
+    // reaches the scenario loader and is reported against its range
+    // (DEC-050) like any other value out of range.
+    let doc = serde_json::json!({ "name": "reset", "deployment": deployment });
+    let text = toml::to_string(&doc).map_err(|e| {
+        bad(format!(
+            "found a deployment TOML cannot hold ({e}), expected the models/ `[deployment]` table as JSON"
+        ))
+    })?;
     scenario::load("reset", &text).map_err(|e| bad(format!("deployment: {}", e.message)))
+}
+
+/// The path of the first `null` in `v` (`users[0].sip`), if any.
+fn null_at(v: &Value, path: String) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match v {
+        Value::Null => Some(if path.is_empty() {
+            "the top".into()
+        } else {
+            path
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| null_at(x, format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, x)| null_at(x, join(k))),
+        _ => None,
+    }
 }
 
 impl Implementation for Reference {
@@ -228,6 +260,11 @@ impl Implementation for Reference {
 
     fn advance(&mut self, to_ms: u64) -> Answer {
         let world = self.world.as_mut().ok_or_else(no_deployment)?;
+        // The clock's upper bound (DEC-050), so that no time the rule book
+        // computes from it can overflow.
+        TO_MS
+            .check(to_ms.into())
+            .map_err(|e| Rejection::new(ErrorCode::Rejected, e.to_string()))?;
         if to_ms < world.state.clock_ms {
             return Err(Rejection::new(
                 ErrorCode::Rejected,

@@ -7,6 +7,9 @@
 //! - Every rejection is a `ScenarioError` naming the file, the 1-based line
 //!   and column, what was found and what was expected; nothing panics on
 //!   any input (a proptest feeds it arbitrary text).
+//! - Every integer key (the options, `at_ms`, `end_ms`, the `[check]`
+//!   latency) is checked against its row of `domain::RANGES` (DEC-050), so
+//!   no time the rule book computes from them can overflow.
 //! - Names are resolved once, here; the rule book only sees ids.
 //! - A scenario runs deterministically: the same file gives the same
 //!   report, byte for byte.
@@ -16,8 +19,9 @@
 
 use crate::rules::cmdlets::{self, Parsed};
 use crate::rules::domain::{
-    Build, Client, Date, Deployment, DeploymentError, Install, MailboxLocation, Options, Org,
-    OrgId, Presence, Profile, ServerVersion, User, UserId,
+    AT_MS, ATTEMPTS_MAX, Build, Client, Date, Deployment, DeploymentError, END_MS, EWS_LATENCY_MS,
+    Install, MailboxLocation, Options, Org, OrgId, PICKUP_DELAY_MS, Presence, Profile,
+    SPOOL_CAPACITY, ServerVersion, User, UserId, ValueRange,
 };
 use crate::rules::world::{Event, StepError, World};
 use serde::Deserialize;
@@ -224,7 +228,7 @@ struct RawScenario {
     setup: BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     timeline: Vec<Spanned<RawEntry>>,
-    end_ms: Option<Spanned<u64>>,
+    end_ms: Option<Spanned<Int>>,
     #[serde(default)]
     check: RawCheck,
 }
@@ -243,7 +247,7 @@ struct RawCheck {
     admin: Vec<Spanned<RawAdmin>>,
     #[serde(default)]
     unreachable: Vec<Spanned<String>>,
-    ews_latency_ms: Option<u64>,
+    ews_latency_ms: Option<Spanned<Int>>,
 }
 
 /// One cmdlet the checker may run once, at any point.
@@ -266,11 +270,68 @@ struct RawDeployment {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawOptions {
-    pickup_delay_ms: Option<u64>,
-    attempts_max: Option<Spanned<u8>>,
+    pickup_delay_ms: Option<Spanned<Int>>,
+    attempts_max: Option<Spanned<Int>>,
     dedup: Option<bool>,
-    ews_latency_ms: Option<u64>,
-    spool_capacity: Option<Spanned<u16>>,
+    ews_latency_ms: Option<Spanned<Int>>,
+    spool_capacity: Option<Spanned<Int>>,
+}
+
+/// An integer as written, wide enough for any TOML or JSON integer, so that
+/// a value out of range is reported against its range (DEC-050) rather than
+/// as an overflow of the field's type.
+#[derive(Clone, Copy, Debug)]
+struct Int(i128);
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Int, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Int;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Int, E> {
+                Ok(Int(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Int, E> {
+                Ok(Int(v.into()))
+            }
+            fn visit_i128<E>(self, v: i128) -> Result<Int, E> {
+                Ok(Int(v))
+            }
+            fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<Int, E> {
+                i128::try_from(v)
+                    .map(Int)
+                    .map_err(|_| E::custom(format!("found {v}, expected a smaller integer")))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// Checks an integer against its range (DEC-050), naming it `key`; the
+/// error points at the value.
+fn ranged(
+    src: &Source<'_>,
+    range: &ValueRange,
+    key: &str,
+    v: &Spanned<Int>,
+) -> Result<u64, ScenarioError> {
+    range
+        .check_as(key, v.get_ref().0)
+        .map_err(|e| src.error(&v.span(), e.to_string()))
+}
+
+/// An optional option, checked against its range under its own key.
+fn ranged_option(
+    src: &Source<'_>,
+    range: &ValueRange,
+    v: &Option<Spanned<Int>>,
+) -> Result<Option<u64>, ScenarioError> {
+    v.as_ref()
+        .map(|v| ranged(src, range, range.key, v))
+        .transpose()
 }
 
 #[derive(Deserialize)]
@@ -326,7 +387,7 @@ struct RawSetPresence {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEntry {
-    at_ms: Spanned<u64>,
+    at_ms: Spanned<Int>,
     send: Option<Spanned<RawSend>>,
     sign_in: Option<Spanned<String>>,
     /// Only with `sign_in`: the presence to sign in with.
@@ -447,7 +508,7 @@ pub fn load(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
     let mut last_ms = 0u64;
     for entry in &raw.timeline {
         let e = entry.get_ref();
-        let at = *e.at_ms.get_ref();
+        let at = ranged(&src, &AT_MS, AT_MS.key, &e.at_ms)?;
         if at < last_ms {
             return Err(src.error(
                 &e.at_ms.span(),
@@ -455,19 +516,21 @@ pub fn load(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             ));
         }
         last_ms = at;
-        timeline.push(build_entry(&src, d, entry)?);
+        timeline.push(build_entry(&src, d, entry, at)?);
     }
     let end_ms = match &raw.end_ms {
-        Some(end) if *end.get_ref() < last_ms => {
-            return Err(src.error(
-                &end.span(),
-                format!(
-                    "found end_ms = {}, expected at least the last timeline time {last_ms}",
-                    end.get_ref()
-                ),
-            ));
+        Some(end) => {
+            let v = ranged(&src, &END_MS, END_MS.key, end)?;
+            if v < last_ms {
+                return Err(src.error(
+                    &end.span(),
+                    format!(
+                        "found end_ms = {v}, expected at least the last timeline time {last_ms}"
+                    ),
+                ));
+            }
+            v
         }
-        Some(end) => *end.get_ref(),
         None => last_ms,
     };
     if raw.name.get_ref().trim().is_empty() {
@@ -605,35 +668,32 @@ fn build_check(src: &Source<'_>, d: &Deployment, raw: &RawCheck) -> Result<Bound
         senders,
         admin,
         unreachable,
-        ews_latency_ms: raw.ews_latency_ms.unwrap_or(defaults.ews_latency_ms),
+        ews_latency_ms: match &raw.ews_latency_ms {
+            Some(v) => ranged(src, &EWS_LATENCY_MS, "check.ews_latency_ms", v)?,
+            None => defaults.ews_latency_ms,
+        },
     })
 }
 
+/// The options, each checked against its row of `domain::RANGES`
+/// (DEC-050). The narrow fields take their checked values with `as`: the
+/// ranges fit them (asserted at compile time in `domain`).
 fn build_options(src: &Source<'_>, raw: &RawOptions) -> Result<Options, ScenarioError> {
     let mut o = Options::default();
-    if let Some(v) = raw.pickup_delay_ms {
+    if let Some(v) = ranged_option(src, &PICKUP_DELAY_MS, &raw.pickup_delay_ms)? {
         o.pickup_delay_ms = v;
     }
-    if let Some(v) = &raw.attempts_max {
-        if !(1..=16).contains(v.get_ref()) {
-            return Err(src.error(
-                &v.span(),
-                format!("found attempts_max = {}, expected 1 to 16", v.get_ref()),
-            ));
-        }
-        o.attempts_max = *v.get_ref();
+    if let Some(v) = ranged_option(src, &ATTEMPTS_MAX, &raw.attempts_max)? {
+        o.attempts_max = v as u8;
     }
     if let Some(v) = raw.dedup {
         o.dedup = v;
     }
-    if let Some(v) = raw.ews_latency_ms {
+    if let Some(v) = ranged_option(src, &EWS_LATENCY_MS, &raw.ews_latency_ms)? {
         o.ews_latency_ms = v;
     }
-    if let Some(v) = &raw.spool_capacity {
-        if *v.get_ref() == 0 {
-            return Err(src.error(&v.span(), "found spool_capacity = 0, expected 1 to 65535"));
-        }
-        o.spool_capacity = *v.get_ref();
+    if let Some(v) = ranged_option(src, &SPOOL_CAPACITY, &raw.spool_capacity)? {
+        o.spool_capacity = v as u16;
     }
     Ok(o)
 }
@@ -859,13 +919,14 @@ fn cmdlet_event(
     })
 }
 
+/// One timeline entry, at `at_ms` (its `at_ms`, already range-checked).
 fn build_entry(
     src: &Source<'_>,
     d: &Deployment,
     entry: &Spanned<RawEntry>,
+    at_ms: u64,
 ) -> Result<TimedEvent, ScenarioError> {
     let e = entry.get_ref();
-    let at_ms = *e.at_ms.get_ref();
     let keys = [
         e.send.as_ref().map(|s| s.span()),
         e.sign_in.as_ref().map(|s| s.span()),

@@ -108,25 +108,32 @@ impl Build {
     /// The build required when the user's mailbox is on premises (OIM-003).
     pub const ON_PREMISES_MIN: Build = Build([16, 0, 6920, 1000]);
 
-    /// Parses `a.b.c.d`; returns a description of what was expected on error.
+    /// Parses `a.b.c.d`: four parts separated by dots, each one or more ASCII
+    /// digits with a value from 0 to 4294967295 (`u32::MAX`). Returns a
+    /// description of what was expected on error.
     pub fn parse(text: &str) -> Result<Build, String> {
+        let expected = |why: &str| {
+            format!(
+                "a build of four numbers from 0 to 4294967295 such as 16.0.6701.1000, found `{text}`{why}"
+            )
+        };
         let mut parts = [0u32; 4];
         let mut count = 0usize;
         for piece in text.split('.') {
             if count == 4 {
-                return Err(format!(
-                    "a build of four numbers such as 16.0.6701.1000, found `{text}` (more than four parts)"
-                ));
+                return Err(expected(" (more than four parts)"));
             }
-            parts[count] = piece.parse::<u32>().map_err(|_| {
-                format!("a build of four numbers such as 16.0.6701.1000, found `{text}`")
-            })?;
+            // Digits only: `u32::from_str` would also take a leading `+`.
+            let digits = !piece.is_empty() && piece.bytes().all(|b| b.is_ascii_digit());
+            parts[count] = piece
+                .parse::<u32>()
+                .ok()
+                .filter(|_| digits)
+                .ok_or_else(|| expected(""))?;
             count += 1;
         }
         if count != 4 {
-            return Err(format!(
-                "a build of four numbers such as 16.0.6701.1000, found `{text}`"
-            ));
+            return Err(expected(""));
         }
         Ok(Build(parts))
     }
@@ -175,7 +182,9 @@ impl Date {
         let (Some(y), Some(m), Some(d), None) = (it.next(), it.next(), it.next(), it.next()) else {
             return Err(expected());
         };
-        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        // Digits only: `from_str` would also take a leading `+`.
+        let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+        if y.len() != 4 || m.len() != 2 || d.len() != 2 || ![y, m, d].into_iter().all(digits) {
             return Err(expected());
         }
         let year: u16 = y.parse().map_err(|_| expected())?;
@@ -434,38 +443,205 @@ pub struct User {
     pub client: Client,
 }
 
-/// Tunables of the model that the sources leave open (see SPEC.md).
+/// Tunables of the model that the sources leave open (see SPEC.md). Each
+/// numeric one has its range and default in `RANGES` (DEC-050), which every
+/// loader checks against; `dedup` is the one boolean.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Options {
     /// The delay from acceptance to pickup (OIM-011), and between retries
-    /// (DEC-003).
+    /// (DEC-003). Range: `PICKUP_DELAY_MS`.
     pub pickup_delay_ms: u64,
     /// How many EWS attempts a spool entry gets before it is kept as failed
-    /// (DEC-003). Bounded, as every loop must be.
+    /// (DEC-003). Bounded, as every loop must be. Range: `ATTEMPTS_MAX`.
     pub attempts_max: u8,
     /// Whether the mailbox deduplicates by message id (DEC-004). Turning it
-    /// off exposes the duplicate after a crash.
+    /// off exposes the duplicate after a crash. Default `true`.
     pub dedup: bool,
     /// How long an EWS call takes each way: Exchange processes a request
     /// this long after it is sent, and the client reads the response this
     /// long after that. Zero in the model checker; scenarios set it to place
-    /// a crash during the call (DEC-005).
+    /// a crash during the call (DEC-005). Range: `EWS_LATENCY_MS`.
     pub ews_latency_ms: u64,
     /// The most entries one History Spooler holds; sends beyond it are
-    /// refused with a reason rather than silently dropped (DEC-018).
+    /// refused with a reason rather than silently dropped (DEC-018). Range:
+    /// `SPOOL_CAPACITY`.
     pub spool_capacity: u16,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            pickup_delay_ms: 120_000,
-            attempts_max: 3,
-            dedup: true,
-            ews_latency_ms: 0,
-            spool_capacity: 64,
+        DEFAULT_OPTIONS
+    }
+}
+
+/// The defaults of `RANGES`, evaluated at compile time (a row without a
+/// default fails the build here, not at run time).
+const DEFAULT_OPTIONS: Options = Options {
+    pickup_delay_ms: PICKUP_DELAY_MS.default_value(),
+    attempts_max: ATTEMPTS_MAX.default_value() as u8,
+    dedup: true,
+    ews_latency_ms: EWS_LATENCY_MS.default_value(),
+    spool_capacity: SPOOL_CAPACITY.default_value() as u16,
+};
+
+// The narrow fields hold every value their range allows, so the loaders'
+// `as` conversions after a range check never truncate.
+const _: () = assert!(ATTEMPTS_MAX.max <= u8::MAX as u64);
+const _: () = assert!(SPOOL_CAPACITY.max <= u16::MAX as u64);
+
+/// The allowed values of one integer key (DEC-050): an option of
+/// `[deployment.options]`, a scenario time, or the protocol's `to_ms`.
+/// `RANGES` is the one table of them; every loader checks against it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ValueRange {
+    /// The key as files and requests spell it.
+    pub key: &'static str,
+    /// Where the key is written: `deployment.options`, `timeline` (each
+    /// entry), `scenario` (the top level of a scenario file) or `advance`
+    /// (the protocol op).
+    pub place: &'static str,
+    /// The least allowed value.
+    pub min: u64,
+    /// The greatest allowed value.
+    pub max: u64,
+    /// The value when the key is absent; `None` when the key is required or
+    /// its default is not a constant (`end_ms` defaults to the last timeline
+    /// time).
+    pub default: Option<u64>,
+    /// The unit, for messages: `ms`, `attempts` or `entries`.
+    pub unit: &'static str,
+}
+
+/// The latest virtual time any loader accepts, in ms: 10^15 ms, about
+/// 31,700 years (DEC-050). With every delay at most an hour, each time the
+/// rule book computes stays below 2^53 - 1, so it cannot overflow a `u64`
+/// and every JSON reader holds it exactly.
+pub const TIME_MS_MAX: u64 = 1_000_000_000_000_000;
+
+/// `pickup_delay_ms`: 1 ms to one hour, default two minutes (OIM-011).
+pub const PICKUP_DELAY_MS: ValueRange = ValueRange {
+    key: "pickup_delay_ms",
+    place: "deployment.options",
+    min: 1,
+    max: 3_600_000,
+    default: Some(120_000),
+    unit: "ms",
+};
+/// `attempts_max`: 1 to 16, default 3 (DEC-003).
+pub const ATTEMPTS_MAX: ValueRange = ValueRange {
+    key: "attempts_max",
+    place: "deployment.options",
+    min: 1,
+    max: 16,
+    default: Some(3),
+    unit: "attempts",
+};
+/// `ews_latency_ms`: 0 to one minute, default 0 (DEC-024, DEC-029). The
+/// `[check]` section's and the simulator's `ews_latency_ms` use it too.
+pub const EWS_LATENCY_MS: ValueRange = ValueRange {
+    key: "ews_latency_ms",
+    place: "deployment.options",
+    min: 0,
+    max: 60_000,
+    default: Some(0),
+    unit: "ms",
+};
+/// `spool_capacity`: 1 to 65,535, default 64 (DEC-018).
+pub const SPOOL_CAPACITY: ValueRange = ValueRange {
+    key: "spool_capacity",
+    place: "deployment.options",
+    min: 1,
+    max: 65_535,
+    default: Some(64),
+    unit: "entries",
+};
+/// A timeline entry's `at_ms`: 0 to `TIME_MS_MAX`, required.
+pub const AT_MS: ValueRange = ValueRange {
+    key: "at_ms",
+    place: "timeline",
+    min: 0,
+    max: TIME_MS_MAX,
+    default: None,
+    unit: "ms",
+};
+/// A scenario's `end_ms`: 0 to `TIME_MS_MAX`; absent, the last timeline
+/// time.
+pub const END_MS: ValueRange = ValueRange {
+    key: "end_ms",
+    place: "scenario",
+    min: 0,
+    max: TIME_MS_MAX,
+    default: None,
+    unit: "ms",
+};
+/// The protocol's `advance {to_ms}`: 0 to `TIME_MS_MAX`, required (CONF-004).
+pub const TO_MS: ValueRange = ValueRange {
+    key: "to_ms",
+    place: "advance",
+    min: 0,
+    max: TIME_MS_MAX,
+    default: None,
+    unit: "ms",
+};
+
+/// Every integer key with its range (DEC-050), the one table that the
+/// scenario loader, the conformance reference (`reset` and `advance`) and
+/// the simulator's config check against. SPEC.md prints the same table.
+pub const RANGES: [ValueRange; 7] = [
+    PICKUP_DELAY_MS,
+    ATTEMPTS_MAX,
+    EWS_LATENCY_MS,
+    SPOOL_CAPACITY,
+    AT_MS,
+    END_MS,
+    TO_MS,
+];
+
+impl ValueRange {
+    /// Checks `value` against the range, naming the key as `self.key`.
+    pub fn check(&self, value: i128) -> Result<u64, RangeError> {
+        self.check_as(self.key, value)
+    }
+
+    /// Checks `value` against the range, naming the key as `key` (for a
+    /// loader that spells it with a prefix, such as the simulator's
+    /// `deployment.ews_latency_ms`).
+    pub fn check_as(&self, key: &str, value: i128) -> Result<u64, RangeError> {
+        match u64::try_from(value) {
+            Ok(v) if (self.min..=self.max).contains(&v) => Ok(v),
+            _ => Err(RangeError {
+                key: key.to_string(),
+                found: value,
+                min: self.min,
+                max: self.max,
+                unit: self.unit,
+            }),
         }
     }
+
+    /// The default, at compile time; a row without one fails the build.
+    const fn default_value(&self) -> u64 {
+        match self.default {
+            Some(v) => v,
+            None => panic!("this range has no default"),
+        }
+    }
+}
+
+/// A value outside its `ValueRange`: the key, the value found and the range.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("found {key} = {found}, expected {min} to {max} {unit}")]
+pub struct RangeError {
+    /// The key as the loader spells it.
+    pub key: String,
+    /// The value found, as written (it may be negative, or beyond `u64`).
+    pub found: i128,
+    /// The least allowed value.
+    pub min: u64,
+    /// The greatest allowed value.
+    pub max: u64,
+    /// The unit of the range.
+    pub unit: &'static str,
 }
 
 /// Errors found while assembling a deployment. Each names the index of the

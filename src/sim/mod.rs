@@ -109,7 +109,8 @@ pub struct DeploymentMix {
     /// Drafts fix of 2016-06-14 (OIM-014); the others were released on
     /// 2016-08-01.
     pub old_client_share: f64,
-    /// The deployment's `Options::ews_latency_ms` (DEC-024), 0 to 60,000.
+    /// The deployment's `Options::ews_latency_ms` (DEC-024), in the range of
+    /// `domain::EWS_LATENCY_MS`: 0 to 60,000 (DEC-050).
     pub ews_latency_ms: u64,
 }
 
@@ -271,7 +272,10 @@ impl SimConfig {
         real("deployment.msi_share", d.msi_share, 0.0, 1.0)?;
         real("deployment.old_build_share", d.old_build_share, 0.0, 1.0)?;
         real("deployment.old_client_share", d.old_client_share, 0.0, 1.0)?;
-        int("deployment.ews_latency_ms", d.ews_latency_ms, 0, 60_000)?;
+        // The deployment option's own range (DEC-050), not a copy of it.
+        crate::rules::domain::EWS_LATENCY_MS
+            .check_as("deployment.ews_latency_ms", d.ews_latency_ms.into())
+            .map_err(|e| ("deployment.ews_latency_ms", e.to_string()))?;
         let w = &self.workload;
         int(
             "workload.workday_start_hour",
