@@ -314,10 +314,7 @@ pub(super) fn write_request<E: Escaper>(engine: E, r: &CreateItem<'_>, out: &mut
         &r.from.name,
         &r.from.email,
     ];
-    // Saturating, so that no input makes the reservation wrap round to a
-    // small number on a 32-bit target: a saturated size fails to reserve
-    // instead of under-reserving.
-    let text_len: usize = text.iter().map(|t| t.len()).fold(0, usize::saturating_add);
+    let text_len = total_len(&text);
     let fixed = OPENING_BYTES_MAX
         + AFTER_SUBJECT.bytes.len()
         + AFTER_BODY.bytes.len()
@@ -328,7 +325,7 @@ pub(super) fn write_request<E: Escaper>(engine: E, r: &CreateItem<'_>, out: &mut
     // One check for the whole request: each field escapes to at most
     // `ESCAPE_EXPANSION_MAX` bytes per input byte, so the fields' worst
     // cases add up to this, and the slack covers every wild store.
-    let room = fixed.saturating_add(text_len.saturating_mul(ESCAPE_EXPANSION_MAX));
+    let room = room_for(fixed, text_len);
     let mut w = Wild::new(out, room);
     w.assert_room(room);
     let opening = &OPENINGS[opening_index(r)];
@@ -343,4 +340,35 @@ pub(super) fn write_request<E: Escaper>(engine: E, r: &CreateItem<'_>, out: &mut
     engine.put_piece_then_escape(&AFTER_NAME, &r.from.email, &mut w);
     w.put_padded(&CLOSE.bytes, CLOSE.len);
     w.finish();
+}
+
+/// The fields' total length in bytes.
+///
+/// On a 64-bit target the plain sum is exact: every field lies in the
+/// address space, at most 2^57 bytes even with five-level paging, so six of
+/// them cannot reach 2^64. On a narrower target it saturates, so that no
+/// input makes the reservation wrap round to a small number; a saturated
+/// size fails to reserve instead of under-reserving. The hot path keeps its
+/// instruction count (BENCHMARKS.md) on the targets that measure it.
+#[inline(always)]
+fn total_len(text: &[&Cow<'_, str>; 6]) -> usize {
+    if cfg!(target_pointer_width = "64") {
+        text.iter().map(|t| t.len()).sum()
+    } else {
+        text.iter().map(|t| t.len()).fold(0, usize::saturating_add)
+    }
+}
+
+/// The bytes reserved for a request: the fixed pieces, and each field's
+/// worst case of `ESCAPE_EXPANSION_MAX` bytes per input byte. On a 64-bit
+/// target `fixed` plus five times a length below 2^60 cannot wrap (see
+/// `total_len`); elsewhere the sum saturates.
+#[inline(always)]
+fn room_for(fixed: usize, text_len: usize) -> usize {
+    let expanded = text_len.saturating_mul(ESCAPE_EXPANSION_MAX);
+    if cfg!(target_pointer_width = "64") {
+        fixed + expanded
+    } else {
+        fixed.saturating_add(expanded)
+    }
 }
