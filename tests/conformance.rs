@@ -445,6 +445,8 @@ fn conf_001_serve_answers_every_line() {
             expect(Value::from(4), false, Some("no_deployment")),
             expect(Value::from(5), false, Some("bad_request")),
             expect(Value::from(6), false, Some("bad_request")),
+            // The empty line: it is not JSON (CONF-001).
+            expect(Value::Null, false, Some("bad_request")),
             expect(Value::Null, false, Some("bad_request")),
             expect(Value::from(9), false, Some("bad_request")),
             expect(Value::Null, false, Some("bad_request")),

@@ -20,8 +20,9 @@ pub const PROTOCOL: &str = "offline-im/1";
 /// The JSON Schema of every request and answer (`offline-im schema`).
 pub const SCHEMA: &str = include_str!("schema.json");
 
-/// The longest request line `serve` reads; longer lines are answered with
-/// `bad_request` rather than buffered without limit.
+/// The longest request line `serve` reads, in bytes, without its LF;
+/// longer lines are answered with `bad_request` rather than buffered
+/// without limit (CONF-001).
 pub const LINE_BYTES_MAX: usize = 1 << 20;
 
 /// One operation: a request without its id.
@@ -180,7 +181,8 @@ impl Rejection {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
-    /// Not a request: not JSON, no `id`, an unknown op or a missing field.
+    /// Not a request: not JSON, no readable `id`, an unknown op, or a
+    /// missing, extra or mistyped field (CONF-001).
     BadRequest,
     /// An event before any `reset`.
     NoDeployment,
@@ -252,18 +254,23 @@ pub fn encode_answer(id: Option<u64>, a: &Answer) -> String {
     Value::Object(m).to_string()
 }
 
-/// Reads a request line: its id (if readable) and the op, or the rejection
-/// to answer with.
+/// Reads a request line (its content, without the LF): its id (if
+/// readable) and the op, or the rejection to answer with. The line must be
+/// exactly one JSON object (RFC 8259: JSON whitespace may surround it, and
+/// nothing else may); an empty or blank line is not JSON (CONF-001).
 pub fn decode_request(line: &str) -> (Option<u64>, Result<Op, Rejection>) {
     let bad = |m: String| Err(Rejection::new(ErrorCode::BadRequest, m));
     let mut v: Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => {
+            let found = if line.trim_matches([' ', '\t', '\r', '\n']).is_empty() {
+                "an empty or blank line".to_string()
+            } else {
+                format!("a line that is not JSON ({e})")
+            };
             return (
                 None,
-                bad(format!(
-                    "found a line that is not JSON ({e}), expected one request object"
-                )),
+                bad(format!("found {found}, expected one request object")),
             );
         }
     };
@@ -274,15 +281,17 @@ pub fn decode_request(line: &str) -> (Option<u64>, Result<Op, Rejection>) {
         );
     };
     let id = match obj.remove("id") {
-        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
-        Some(other) => {
-            return (
-                None,
-                bad(format!(
-                    "found `\"id\": {other}`, expected an unsigned integer id"
-                )),
-            );
-        }
+        Some(found) => match found.as_u64() {
+            Some(id) => id,
+            None => {
+                return (
+                    None,
+                    bad(format!(
+                        "found `\"id\": {found}`, expected an unsigned integer id"
+                    )),
+                );
+            }
+        },
         None => {
             return (
                 None,
@@ -290,10 +299,35 @@ pub fn decode_request(line: &str) -> (Option<u64>, Result<Op, Rejection>) {
             );
         }
     };
-    match serde_json::from_value::<Op>(v) {
-        Ok(op) => (id, Ok(op)),
-        Err(e) => (id, bad(format!("{e}; see `offline-im schema`"))),
+    let fields: Vec<String> = obj.keys().cloned().collect();
+    let op = match serde_json::from_value::<Op>(v) {
+        Ok(op) => op,
+        Err(e) => return (Some(id), bad(format!("{e}; see `offline-im schema`"))),
+    };
+    // serde ignores unknown fields on a variant without fields (`observe`),
+    // even with `deny_unknown_fields`: compare with the fields the op has.
+    let known = serde_json::to_value(&op).unwrap_or(Value::Null);
+    if let Some(extra) = fields.iter().find(|f| known.get(f.as_str()).is_none()) {
+        let expected = std::iter::once("id")
+            .chain(
+                known
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k.as_str()),
+            )
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return (
+            Some(id),
+            bad(format!(
+                "found the field `{extra}` in a `{}` request, expected only {expected}",
+                op.name()
+            )),
+        );
     }
+    (Some(id), Ok(op))
 }
 
 /// How an implementation failed to speak the protocol (exit code 3).

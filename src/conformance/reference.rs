@@ -7,7 +7,8 @@
 //!   the event made due at that instant, in its fixed order. `advance` is
 //!   `settle_until` alone. No rule lives here.
 //! - `serve` answers every line, in order, and never panics on input: a
-//!   line that is not a request gets a `bad_request` answer.
+//!   line that is not a request, an empty or blank one included, gets a
+//!   `bad_request` answer.
 //!
 //! What it deliberately does not do: keep the decision log (the protocol
 //! does not carry it), or read anything but its input.
@@ -249,9 +250,12 @@ impl Implementation for Reference {
 }
 
 /// Speaks `offline-im/1` on `input` and `output` until `input` ends:
-/// one answer line per request line, in order. Output is flushed whenever
-/// no further request is already buffered, so a pipelining client and a
-/// lock-step client are both served promptly.
+/// one answer line per request line, in order (CONF-001). A line is the
+/// bytes up to the next LF, or up to the end of the input when no LF
+/// follows; its content, without the LF, is one request. Every line is
+/// answered, an empty or blank one too (it is not JSON). Output is flushed
+/// whenever no further request is already buffered, so a pipelining client
+/// and a lock-step client are both served promptly.
 pub fn serve(
     imp: &mut (impl Implementation + ?Sized),
     input: impl Read,
@@ -268,10 +272,12 @@ pub fn serve(
         if n == 0 {
             return out.flush();
         }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
         let answer_line = if line.len() > LINE_BYTES_MAX {
-            // Discard the rest of the overlong line before answering it.
-            let mut rest = Vec::new();
-            reader.read_until(b'\n', &mut rest)?;
+            // Skip the rest of the overlong line, unread, before answering it.
+            reader.skip_until(b'\n')?;
             encode_answer(
                 None,
                 &Err(Rejection::new(
@@ -281,9 +287,8 @@ pub fn serve(
             )
         } else {
             match std::str::from_utf8(&line) {
-                Ok(text) if text.trim().is_empty() => continue,
                 Ok(text) => {
-                    let (id, op) = decode_request(text.trim_end());
+                    let (id, op) = decode_request(text);
                     encode_answer(id, &op.and_then(|op| call(imp, &op)))
                 }
                 Err(e) => encode_answer(

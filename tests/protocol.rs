@@ -1,0 +1,232 @@
+//! The wire protocol as a second implementation written from SPEC.md alone
+//! must see it (SPEC.md §7): what a line is (CONF-001) and the JSON it
+//! holds.
+//! Every request goes through `serve` on a buffer, exactly as
+//! `offline-im serve` reads stdin.
+
+use offline_im::conformance::{self, Fault, LINE_BYTES_MAX, Op, Process, Reference};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The answers `serve` writes for `input`, one JSON value per line.
+fn serve_bytes(input: &[u8]) -> Vec<Value> {
+    let mut out = Vec::new();
+    conformance::serve(&mut Reference::new(), input, &mut out).expect("serves");
+    String::from_utf8(out)
+        .expect("answers are UTF-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("answer {l:?}: {e}")))
+        .collect()
+}
+
+/// The answers to `lines`, each followed by an LF.
+fn serve_lines(lines: &[String]) -> Vec<Value> {
+    let mut input = Vec::new();
+    for l in lines {
+        input.extend_from_slice(l.as_bytes());
+        input.push(b'\n');
+    }
+    serve_bytes(&input)
+}
+
+/// `(id, code)` of an answer; the code is `null` for `ok: true`.
+fn id_code(a: &Value) -> (Value, Value) {
+    (
+        a["id"].clone(),
+        a.get("code").cloned().unwrap_or(Value::Null),
+    )
+}
+
+fn bad(id: Value) -> (Value, Value) {
+    (id, json!("bad_request"))
+}
+
+fn ok(id: u64) -> (Value, Value) {
+    (json!(id), Value::Null)
+}
+
+fn code(id: u64, code: &str) -> (Value, Value) {
+    (json!(id), json!(code))
+}
+
+/// A deployment that sets every key the schema's `deployment` knows: a
+/// Server organisation first, an Online one second.
+fn server_first() -> Value {
+    json!({
+        "options": { "pickup_delay_ms": 120000, "attempts_max": 3, "dedup": true, "ews_latency_ms": 5000, "spool_capacity": 64 },
+        "orgs": [
+            { "name": "contoso", "profile": "server", "server_version": "2015-cu3", "sites": ["Redmond"], "ews_published": true, "federated_with": ["fabrikam"] },
+            { "name": "fabrikam", "profile": "online" }
+        ],
+        "users": [
+            { "name": "Tony Smith", "sip": "sip:tony@contoso.com", "org": "contoso", "site": "Redmond", "mailbox": "on-premises", "install": "c2r", "build": "16.0.6920.1000", "released": "2016-07-12" },
+            { "name": "Ken Myer", "org": "contoso", "site": "Redmond", "mailbox": "on-premises", "install": "c2r", "build": "16.0.6920.1000", "released": "2016-07-12" },
+            { "name": "Pat Coleman", "org": "fabrikam", "mailbox": "online", "install": "c2r", "build": "16.0.7070.2036", "released": "2016-08-01" }
+        ]
+    })
+}
+
+fn reset_line(deployment: &Value) -> String {
+    json!({ "id": 0, "op": "reset", "deployment": deployment }).to_string()
+}
+
+/// CONF-001: an empty or blank line is not JSON, so it is answered
+/// `bad_request` with `id: null` like any other line that is not a
+/// request; every line gets exactly one answer. (The reference used to
+/// skip such lines and fell one answer behind SPEC.md.)
+#[test]
+fn conf_001_a_blank_line_is_answered_bad_request_with_id_null() {
+    let input = b"\n \n\t\n\r\n \t\r \n{\"id\":6,\"op\":\"observe\"}\n";
+    let answers: Vec<_> = serve_bytes(input).iter().map(id_code).collect();
+    assert_eq!(
+        answers,
+        vec![
+            bad(Value::Null),
+            bad(Value::Null),
+            bad(Value::Null),
+            bad(Value::Null),
+            bad(Value::Null),
+            code(6, "no_deployment"),
+        ]
+    );
+    let first = &serve_bytes(b"\n")[0];
+    assert!(
+        first["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("empty or blank line")),
+        "{first}"
+    );
+}
+
+/// CONF-001: a line is its bytes before the LF. JSON whitespace (space,
+/// tab, CR) may surround the object, so CRLF works; nothing else may, not
+/// even Unicode white space that a `trim` removes (the reference used to
+/// trim it). The last line needs no LF. The limit is 1 MiB of content, the
+/// LF not counted, and the rest of an overlong line is skipped.
+#[test]
+fn conf_001_a_line_is_its_bytes_before_the_lf() {
+    let mut input: Vec<u8> = Vec::new();
+    input.extend_from_slice(b"{\"id\":1,\"op\":\"observe\"}\r\n");
+    input.extend_from_slice(b" \t{\"id\":2,\"op\":\"observe\"} \r\n");
+    input.extend_from_slice("{\"id\":3,\"op\":\"observe\"}\u{a0}\n".as_bytes());
+    input.extend_from_slice("{\"id\":4,\"op\":\"observe\"}\u{85}\n".as_bytes());
+    input.extend_from_slice("\u{feff}{\"id\":5,\"op\":\"observe\"}\n".as_bytes());
+    // Content of exactly LINE_BYTES_MAX bytes is a request; one more is not.
+    let padded = |id: u64, len: usize| {
+        let head = format!("{{\"id\":{id},\"op\":\"send\",\"from\":\"a\",\"to\":\"b\",\"body\":\"");
+        let body = "x".repeat(len - head.len() - 2);
+        format!("{head}{body}\"}}")
+    };
+    for (id, len) in [(6, LINE_BYTES_MAX), (7, LINE_BYTES_MAX + 1)] {
+        let line = padded(id, len);
+        assert_eq!(line.len(), len);
+        input.extend_from_slice(line.as_bytes());
+        input.push(b'\n');
+    }
+    input.extend_from_slice(b"{\"id\":8,\"op\":\"observe\"}");
+    let answers: Vec<_> = serve_bytes(&input).iter().map(id_code).collect();
+    assert_eq!(
+        answers,
+        vec![
+            code(1, "no_deployment"),
+            code(2, "no_deployment"),
+            bad(Value::Null),
+            bad(Value::Null),
+            bad(Value::Null),
+            code(6, "no_deployment"),
+            bad(Value::Null),
+            code(8, "no_deployment"),
+        ]
+    );
+}
+
+/// CONF-001, CONF-008: the kit reads an answer line by the same rule as
+/// `serve` reads a request: its content is the bytes before the LF, a blank
+/// line or trailing Unicode white space is not JSON (a fault), and a CR
+/// before the LF is JSON whitespace.
+#[test]
+fn conf_001_the_kit_reads_answer_lines_as_serve_reads_requests() {
+    let answer_to_observe = |printed: &str| {
+        let command = format!("printf '{printed}'; cat >/dev/null");
+        let mut p = Process::spawn(&command, Duration::from_secs(5)).expect("sh starts");
+        conformance::Driver::exchange(&mut p, &[Op::Observe])
+    };
+    for printed in [
+        "\\n",
+        " \\r\\n",
+        "{\"id\":1,\"ok\":true,\"result\":{}}\\302\\240\\n",
+    ] {
+        match answer_to_observe(printed) {
+            Err(Fault::NotJson { id: 1, .. }) => {}
+            other => panic!("{printed:?}: expected a NotJson fault, found {other:?}"),
+        }
+    }
+    for printed in [
+        "{\"id\":1,\"ok\":true,\"result\":{}}\\r\\n",
+        " \\t{\"id\":1,\"ok\":true,\"result\":{}}\\t\\n",
+    ] {
+        let answers = answer_to_observe(printed).unwrap_or_else(|f| panic!("{printed:?}: {f}"));
+        assert_eq!(answers, vec![conformance::done()], "{printed:?}");
+    }
+}
+
+/// CONF-001: an extra field is `bad_request` on every op, `observe`
+/// included (serde ignored extra fields on a variant without fields, so the
+/// reference used to accept them there), and before anything else is
+/// checked: the answer is the same before and after `reset`.
+#[test]
+fn conf_001_an_extra_field_is_bad_request_on_every_op_observe_included() {
+    let lines = [
+        r#"{"id":1,"op":"observe","verbose":true}"#.to_string(),
+        reset_line(&server_first()),
+        r#"{"id":2,"op":"observe","verbose":true}"#.into(),
+        r#"{"id":3,"op":"sign_out","user":"Tony Smith","verbose":true}"#.into(),
+        r#"{"id":4,"op":"observe"}"#.into(),
+    ];
+    let answers: Vec<_> = serve_lines(&lines).iter().map(id_code).collect();
+    assert_eq!(
+        answers,
+        vec![bad(json!(1)), ok(0), bad(json!(2)), bad(json!(3)), ok(4)]
+    );
+}
+
+/// CONF-001, "For implementers in other languages": how the reference
+/// reads JSON where readers differ. A duplicated key keeps its last value;
+/// an unpaired surrogate escape, a number beyond the double range, or
+/// arrays and objects nested more than 127 levels deep make the line not JSON
+/// (`id: null`).
+#[test]
+fn conf_001_json_strictness_is_the_references() {
+    let nested = |depth: usize| {
+        format!(
+            r#"{{"id":9,"op":"observe","x":{}{}}}"#,
+            "[".repeat(depth - 1),
+            "]".repeat(depth - 1)
+        )
+    };
+    let lines = [
+        r#"{"id":1,"op":"observe","id":2}"#.to_string(),
+        r#"{"id":3,"op":"fly","op":"observe"}"#.into(),
+        r#"{"id":4,"op":"send","from":"a","to":"b","body":"\ud800"}"#.into(),
+        r#"{"id":5,"op":"send","from":"a","to":"b","body":"\udc00"}"#.into(),
+        r#"{"id":6,"op":"send","from":"a","to":"b","body":"\ud83d\ude00"}"#.into(),
+        r#"{"id":7,"op":"advance","to_ms":1e400}"#.into(),
+        // The object is one level; 126 more arrays are 127 in all.
+        nested(127),
+        nested(128),
+    ];
+    let answers: Vec<_> = serve_lines(&lines).iter().map(id_code).collect();
+    assert_eq!(
+        answers,
+        vec![
+            code(2, "no_deployment"),
+            code(3, "no_deployment"),
+            bad(Value::Null),
+            bad(Value::Null),
+            code(6, "no_deployment"),
+            bad(Value::Null),
+            bad(json!(9)),
+            bad(Value::Null),
+        ]
+    );
+}
