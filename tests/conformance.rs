@@ -486,7 +486,8 @@ fn conf_004_ops_drive_the_rule_book() {
     );
     assert_eq!(
         r.sign_in("Ken Myer", "sleepy").unwrap_err().code,
-        ErrorCode::UnknownName
+        ErrorCode::BadRequest,
+        "presence names are the protocol's (CONF-003)"
     );
     let sent = r.send("Tony Smith", "Ken Myer", "hi").expect("send");
     assert_eq!(

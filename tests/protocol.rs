@@ -1,11 +1,13 @@
 //! The wire protocol as a second implementation written from SPEC.md alone
-//! must see it (SPEC.md §7): what a line is (CONF-001) and the JSON it
-//! holds.
+//! must see it (SPEC.md §7): what a line is (CONF-001), the JSON it holds
+//! and the names it matches (CONF-003).
 //! Every request goes through `serve` on a buffer, exactly as
 //! `offline-im serve` reads stdin.
 
-use offline_im::conformance::{self, Fault, LINE_BYTES_MAX, Op, Process, Reference};
+use offline_im::conformance::{self, Fault, LINE_BYTES_MAX, Op, Process, Reference, SCHEMA};
+use offline_im::rules::domain::Presence;
 use serde_json::{Value, json};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The answers `serve` writes for `input`, one JSON value per line.
@@ -47,6 +49,11 @@ fn ok(id: u64) -> (Value, Value) {
 
 fn code(id: u64, code: &str) -> (Value, Value) {
     (json!(id), json!(code))
+}
+
+fn schema() -> &'static Value {
+    static SCHEMA_JSON: OnceLock<Value> = OnceLock::new();
+    SCHEMA_JSON.get_or_init(|| serde_json::from_str(SCHEMA).expect("the schema is JSON"))
 }
 
 /// A deployment that sets every key the schema's `deployment` knows: a
@@ -228,5 +235,126 @@ fn conf_001_json_strictness_is_the_references() {
             bad(json!(9)),
             bad(Value::Null),
         ]
+    );
+}
+
+/// CONF-003: presence names, user names, SIP addresses (and their `sip:`
+/// prefix) and organisation names match in any ASCII case and only so: a
+/// Kelvin sign or a long s, which Unicode case folding maps to `k` and
+/// `s`, matches nothing. An unknown presence is `bad_request` whatever the
+/// state (the schema lists the names), where the reference used to answer
+/// `unknown_name` after `reset` and `no_deployment` before.
+#[test]
+fn conf_003_names_match_in_ascii_case_only() {
+    let req = |id: u64, op: &str, fields: Value| {
+        let mut v = fields;
+        v["id"] = json!(id);
+        v["op"] = json!(op);
+        v.to_string()
+    };
+    let lines = [
+        req(
+            1,
+            "sign_in",
+            json!({ "user": "Tony Smith", "presence": "sleepy" }),
+        ),
+        reset_line(&server_first()),
+        req(
+            2,
+            "sign_in",
+            json!({ "user": "TONY SMITH", "presence": "DO-NOT-DISTURB" }),
+        ),
+        req(
+            3,
+            "set_presence",
+            json!({ "user": "sip:TONY@contoso.COM", "presence": "Available" }),
+        ),
+        req(
+            4,
+            "set_presence",
+            json!({ "user": "Sip:tony@contoso.com", "presence": "bE-rIgHt-BaCk" }),
+        ),
+        req(
+            5,
+            "set_presence",
+            json!({ "user": "tony@CONTOSO.com", "presence": "be-right-bac\u{212a}" }),
+        ),
+        req(
+            6,
+            "set_presence",
+            json!({ "user": "Tony Smith", "presence": "bu\u{17f}y" }),
+        ),
+        req(
+            7,
+            "set_presence",
+            json!({ "user": "Tony Smith", "presence": "sleepy" }),
+        ),
+        req(
+            8,
+            "set_presence",
+            json!({ "user": "Tony \u{17f}mith", "presence": "busy" }),
+        ),
+        req(9, "ews_down", json!({ "org": "CONTOSO" })),
+        req(10, "ews_up", json!({ "org": "\u{212a}ontoso" })),
+        req(11, "observe", json!({})),
+    ];
+    let answers = serve_lines(&lines);
+    let summary: Vec<_> = answers.iter().map(id_code).collect();
+    assert_eq!(
+        summary,
+        vec![
+            bad(json!(1)),
+            ok(0),
+            ok(2),
+            ok(3),
+            ok(4),
+            bad(json!(5)),
+            bad(json!(6)),
+            bad(json!(7)),
+            code(8, "unknown_name"),
+            ok(9),
+            code(10, "unknown_name"),
+            ok(11),
+        ]
+    );
+    assert_eq!(
+        answers[11]["result"]["users"][0]["presence"], "be-right-back",
+        "the observation writes the name in lower case"
+    );
+}
+
+/// CONF-003: the presence pattern of the schema is exactly its examples in
+/// any ASCII case, and the examples are the rule book's presence names.
+#[test]
+fn conf_003_the_presence_pattern_is_the_names_in_ascii_case() {
+    let def = &schema()["$defs"]["presence_name"];
+    let names: Vec<&str> = Presence::ALL.iter().map(|p| p.name()).collect();
+    let examples: Vec<&str> = def["examples"]
+        .as_array()
+        .expect("examples")
+        .iter()
+        .map(|e| e.as_str().expect("a string"))
+        .collect();
+    assert_eq!(examples, names);
+    let fold = |n: &str| -> String {
+        n.chars()
+            .map(|c| {
+                if c.is_ascii_alphabetic() {
+                    format!("[{}{}]", c.to_ascii_uppercase(), c)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    };
+    let pattern = format!(
+        "^(?:{})$",
+        names.iter().map(|n| fold(n)).collect::<Vec<_>>().join("|")
+    );
+    assert_eq!(def["pattern"], json!(pattern));
+    assert_eq!(
+        schema()["$defs"]["presence"]["enum"],
+        json!(names),
+        "observations write the names in lower case"
     );
 }

@@ -27,7 +27,7 @@ pub use process::Process;
 pub use protocol::{
     Answer, Driver, ErrorCode, Fault, Implementation, LINE_BYTES_MAX, Op, PROTOCOL, Rejection,
     SCHEMA, agree, answer_json, call, decode_answer, decode_request, done, encode_answer,
-    encode_request,
+    encode_request, parse_presence,
 };
 pub use reference::{Reference, load_deployment, serve};
 pub use runner::{

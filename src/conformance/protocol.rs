@@ -10,6 +10,7 @@
 //! What it deliberately does not do: run anything. The reference is in
 //! `reference`, the child process in `process`.
 
+use crate::rules::domain::{Presence, join_names};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -133,6 +134,40 @@ impl Op {
             Op::Observe => "observe",
         }
     }
+
+    /// The checks of the schema that serde's field types do not make: the
+    /// protocol `hello` names and the presence names. `decode_request` and
+    /// `call` both make them, so a request the schema rejects is
+    /// `bad_request` whatever the state and whichever way it arrives
+    /// (CONF-001, CONF-003).
+    pub fn check(&self) -> Result<(), Rejection> {
+        let bad = |m: String| Err(Rejection::new(ErrorCode::BadRequest, m));
+        match self {
+            Op::Hello { protocol } if protocol != PROTOCOL => bad(format!(
+                "found protocol `{protocol}`, expected `{PROTOCOL}`"
+            )),
+            Op::SignIn { presence, .. } | Op::SetPresence { presence, .. } => {
+                parse_presence(presence).map(drop)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The presence a request names: one of the eight kebab-case names of the
+/// schema, its ASCII letters in any case and nothing else folded (CONF-003).
+/// Any other name is `bad_request`: presence names are the protocol's, not
+/// the deployment's.
+pub fn parse_presence(name: &str) -> Result<Presence, Rejection> {
+    Presence::parse(name).ok_or_else(|| {
+        Rejection::new(
+            ErrorCode::BadRequest,
+            format!(
+                "found the presence `{name}`, expected one of {} (ASCII letters in any case)",
+                join_names(Presence::ALL.iter().map(|p| p.name()))
+            ),
+        )
+    })
 }
 
 impl fmt::Display for Op {
@@ -181,14 +216,16 @@ impl Rejection {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
-    /// Not a request: not JSON, no readable `id`, an unknown op, or a
-    /// missing, extra or mistyped field (CONF-001).
+    /// Not a request: anything the schema rejects outside `deployment` (not
+    /// JSON, no readable `id`, an unknown op, a missing, extra or mistyped
+    /// field, an unknown presence) (CONF-001).
     BadRequest,
     /// An event before any `reset`.
     NoDeployment,
-    /// `reset` with a deployment the models/ form rejects.
+    /// `reset` with a deployment the models/ form rejects, including one that
+    /// breaks the schema's `deployment`.
     BadDeployment,
-    /// A user, organisation or presence that the deployment does not have.
+    /// A user or organisation that the deployment does not have.
     UnknownName,
     /// The event cannot happen in this state (a precondition of the rule
     /// book), or `advance` into the past.
@@ -327,7 +364,7 @@ pub fn decode_request(line: &str) -> (Option<u64>, Result<Op, Rejection>) {
             )),
         );
     }
-    (Some(id), Ok(op))
+    (Some(id), op.check().map(|()| op))
 }
 
 /// How an implementation failed to speak the protocol (exit code 3).
@@ -542,17 +579,16 @@ pub trait Implementation {
     fn observe(&mut self) -> Answer;
 }
 
-/// Dispatches one op to the trait method of the same name.
+/// Dispatches one op to the trait method of the same name, after the
+/// checks of `Op::check`: an op the schema rejects is `bad_request` and
+/// reaches no method.
 pub fn call(imp: &mut (impl Implementation + ?Sized), op: &Op) -> Answer {
+    op.check()?;
     match op {
-        Op::Hello { protocol } if protocol == PROTOCOL => Ok(serde_json::json!({
+        Op::Hello { .. } => Ok(serde_json::json!({
             "protocol": PROTOCOL,
             "implementation": imp.name(),
         })),
-        Op::Hello { protocol } => Err(Rejection::new(
-            ErrorCode::BadRequest,
-            format!("found protocol `{protocol}`, expected `{PROTOCOL}`"),
-        )),
         Op::Reset { deployment } => imp.reset(deployment),
         Op::Send { from, to, body } => imp.send(from, to, body),
         Op::SignIn { user, presence } => imp.sign_in(user, presence),

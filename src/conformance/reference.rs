@@ -15,12 +15,12 @@
 
 use super::protocol::{
     Answer, ErrorCode, Implementation, LINE_BYTES_MAX, Rejection, call, decode_request, done,
-    encode_answer,
+    encode_answer, parse_presence,
 };
 use crate::formats::report;
 use crate::formats::scenario;
 use crate::rules::cmdlets;
-use crate::rules::domain::{Deployment, OrgId, Presence, UserId};
+use crate::rules::domain::{Deployment, OrgId, UserId};
 use crate::rules::world::{Event, Outcome, StepError, World};
 use serde_json::Value;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
@@ -103,18 +103,6 @@ fn org(d: &Deployment, name: &str) -> Result<OrgId, Rejection> {
     })
 }
 
-fn presence(name: &str) -> Result<Presence, Rejection> {
-    Presence::parse(name).ok_or_else(|| {
-        Rejection::new(
-            ErrorCode::UnknownName,
-            format!(
-                "found the unknown presence `{name}`, expected one of {}",
-                crate::rules::domain::join_names(Presence::ALL.iter().map(|p| p.name()))
-            ),
-        )
-    })
-}
-
 /// Loads a deployment in the models/ form by wrapping it in a scenario, so
 /// that `reset` and the scenario loader accept exactly the same tables.
 pub fn load_deployment(deployment: &Value) -> Result<scenario::Scenario, Rejection> {
@@ -176,10 +164,11 @@ impl Implementation for Reference {
     }
 
     fn sign_in(&mut self, u: &str, p: &str) -> Answer {
+        let presence = parse_presence(p)?;
         self.simple(|d| {
             Ok(Event::SignIn {
                 user: user(d, u)?,
-                presence: presence(p)?,
+                presence,
             })
         })
     }
@@ -189,10 +178,11 @@ impl Implementation for Reference {
     }
 
     fn set_presence(&mut self, u: &str, p: &str) -> Answer {
+        let presence = parse_presence(p)?;
         self.simple(|d| {
             Ok(Event::SetPresence {
                 user: user(d, u)?,
-                presence: presence(p)?,
+                presence,
             })
         })
     }

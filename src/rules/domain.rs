@@ -643,14 +643,12 @@ impl Deployment {
     }
 
     /// Finds a user by display name or SIP address (with or without the
-    /// `sip:` prefix), case-insensitively, as `Grant-CsClientPolicy
-    /// -Identity` accepts them.
+    /// `sip:` prefix, itself in any case), ASCII case-insensitively, as
+    /// `Grant-CsClientPolicy -Identity` accepts them.
     pub fn find_user(&self, identity: &str) -> Option<UserId> {
-        let bare = |s: &str| {
-            s.strip_prefix("sip:")
-                .or_else(|| s.strip_prefix("SIP:"))
-                .unwrap_or(s)
-                .to_string()
+        let bare = |s: &str| match s.get(..4) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("sip:") => s[4..].to_string(),
+            _ => s.to_string(),
         };
         let wanted = bare(identity);
         self.users
