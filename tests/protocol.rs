@@ -56,6 +56,11 @@ fn schema() -> &'static Value {
     SCHEMA_JSON.get_or_init(|| serde_json::from_str(SCHEMA).expect("the schema is JSON"))
 }
 
+fn validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| jsonschema::validator_for(schema()).expect("the schema compiles"))
+}
+
 /// A deployment that sets every key the schema's `deployment` knows: a
 /// Server organisation first, an Online one second.
 fn server_first() -> Value {
@@ -321,6 +326,71 @@ fn conf_003_names_match_in_ascii_case_only() {
         answers[11]["result"]["users"][0]["presence"], "be-right-back",
         "the observation writes the name in lower case"
     );
+}
+
+/// CONF-003, DEC-015: a Do Not Disturb or Presenting recipient whose client
+/// cannot file a missed message gets the IM live, and the answer carries
+/// the recipient's gate reason beside `route: live`. The schema says so
+/// (it used to say such a message fell back "to offline", and allowed a
+/// reason beside any route): a reason rides only on `unavailable` (always)
+/// and `live` (a fallback).
+#[test]
+fn conf_003_a_fallback_reason_rides_on_a_live_route() {
+    let corpus = conformance::corpus().expect("the corpus loads");
+    let entry = corpus
+        .iter()
+        .find(|c| c.scenario.file == "models/do-not-disturb-incapable-client.toml")
+        .expect("the scenario is in the corpus");
+    let case = conformance::scenario_case(entry);
+    let mut r = Reference::new();
+    let routes: Vec<Value> = case
+        .requests()
+        .iter()
+        .filter_map(|op| {
+            let a = conformance::call(&mut r, op);
+            matches!(op, Op::Send { .. }).then(|| a.expect("a route"))
+        })
+        .collect();
+    let fallback = routes
+        .iter()
+        .find(|a| a["route"] == "live" && a.get("reason").is_some())
+        .unwrap_or_else(|| panic!("no live route with a reason in {routes:?}"));
+    let answer = |result: &Value| json!({ "id": 1, "ok": true, "result": result });
+    assert!(validator().is_valid(&answer(fallback)), "{fallback}");
+    let route_def = &schema()["$defs"]["route"];
+    let text = route_def.to_string();
+    assert!(
+        !text.contains("to offline") && text.contains("live"),
+        "{text}"
+    );
+    for (result, valid) in [
+        (json!({ "id": "m1", "route": "live" }), true),
+        (
+            json!({ "id": "m1", "route": "live", "reason": "msi-install" }),
+            true,
+        ),
+        (
+            json!({ "id": "m1", "route": "unavailable", "reason": "sender-signed-out" }),
+            true,
+        ),
+        (json!({ "id": "m1", "route": "offline" }), true),
+        (json!({ "id": "m1", "route": "missed-message" }), true),
+        (json!({ "id": "m1", "route": "unavailable" }), false),
+        (
+            json!({ "id": "m1", "route": "offline", "reason": "msi-install" }),
+            false,
+        ),
+        (
+            json!({ "id": "m1", "route": "missed-message", "reason": "msi-install" }),
+            false,
+        ),
+    ] {
+        assert_eq!(
+            validator().is_valid(&answer(&result)),
+            valid,
+            "{result} valid: expected {valid}"
+        );
+    }
 }
 
 /// CONF-003: the presence pattern of the schema is exactly its examples in
