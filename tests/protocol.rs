@@ -1,10 +1,13 @@
 //! The wire protocol as a second implementation written from SPEC.md alone
-//! must see it (SPEC.md §7): what a line is (CONF-001), the JSON it holds
-//! and the names it matches (CONF-003).
+//! must see it (SPEC.md §7): what a line is (CONF-001), the JSON it holds,
+//! the names it matches (CONF-003) and the integers it carries (CONF-013).
 //! Every request goes through `serve` on a buffer, exactly as
 //! `offline-im serve` reads stdin.
 
-use offline_im::conformance::{self, Fault, LINE_BYTES_MAX, Op, Process, Reference, SCHEMA};
+use offline_im::conformance::{
+    self, Fault, ID_MAX, LINE_BYTES_MAX, Op, Process, Reference, SCHEMA, TIME_MS_MAX,
+};
+use offline_im::formats::scenario;
 use offline_im::rules::domain::Presence;
 use serde_json::{Value, json};
 use std::sync::OnceLock;
@@ -155,7 +158,8 @@ fn conf_001_a_line_is_its_bytes_before_the_lf() {
 /// CONF-001, CONF-008: the kit reads an answer line by the same rule as
 /// `serve` reads a request: its content is the bytes before the LF, a blank
 /// line or trailing Unicode white space is not JSON (a fault), and a CR
-/// before the LF is JSON whitespace.
+/// before the LF is JSON whitespace. CONF-013: the answer's id is read by
+/// value, so `1.0` echoes id 1.
 #[test]
 fn conf_001_the_kit_reads_answer_lines_as_serve_reads_requests() {
     let answer_to_observe = |printed: &str| {
@@ -176,6 +180,7 @@ fn conf_001_the_kit_reads_answer_lines_as_serve_reads_requests() {
     for printed in [
         "{\"id\":1,\"ok\":true,\"result\":{}}\\r\\n",
         " \\t{\"id\":1,\"ok\":true,\"result\":{}}\\t\\n",
+        "{\"id\":1.0,\"ok\":true,\"result\":{}}\\n",
     ] {
         let answers = answer_to_observe(printed).unwrap_or_else(|f| panic!("{printed:?}: {f}"));
         assert_eq!(answers, vec![conformance::done()], "{printed:?}");
@@ -223,6 +228,7 @@ fn conf_001_json_strictness_is_the_references() {
         r#"{"id":5,"op":"send","from":"a","to":"b","body":"\udc00"}"#.into(),
         r#"{"id":6,"op":"send","from":"a","to":"b","body":"\ud83d\ude00"}"#.into(),
         r#"{"id":7,"op":"advance","to_ms":1e400}"#.into(),
+        r#"{"id":8,"op":"advance","to_ms":1e-400}"#.into(),
         // The object is one level; 126 more arrays are 127 in all.
         nested(127),
         nested(128),
@@ -237,6 +243,7 @@ fn conf_001_json_strictness_is_the_references() {
             bad(Value::Null),
             code(6, "no_deployment"),
             bad(Value::Null),
+            code(8, "no_deployment"),
             bad(json!(9)),
             bad(Value::Null),
         ]
@@ -390,6 +397,120 @@ fn conf_003_a_fallback_reason_rides_on_a_live_route() {
             valid,
             "{result} valid: expected {valid}"
         );
+    }
+}
+
+/// CONF-013: integers are read by value (`1.0`, `1e0` and `-0` are
+/// integers, correctly rounded as a double), ids go up to 2^53 − 1 and are
+/// unreadable beyond (`id: null`), `to_ms` and the deployment's durations
+/// go up to 2^52 − 1, and an observation's times stay within 2^53 − 1.
+#[test]
+fn conf_013_integers_are_read_by_value_within_the_double_safe_range() {
+    assert_eq!(ID_MAX, 9_007_199_254_740_991);
+    assert_eq!(TIME_MS_MAX, 4_503_599_627_370_495);
+    assert_eq!(scenario::MS_MAX, TIME_MS_MAX);
+    let observe = |id: &str| format!(r#"{{"id":{id},"op":"observe"}}"#);
+    let lines: Vec<String> = [
+        "9007199254740991",
+        "9007199254740992",
+        "9007199254740993",
+        "18446744073709551615",
+        "18446744073709551616",
+        "1.0",
+        "2e0",
+        "30E-1",
+        "-0",
+        "-0.0",
+        "1.0000000000000001",
+        "9007199254740991.5",
+        "4503599627370496.5",
+        "4503599627370497.5",
+        "0.5",
+        "-1",
+        "\"1\"",
+        "null",
+    ]
+    .iter()
+    .map(|id| observe(id))
+    .collect();
+    let answers: Vec<_> = serve_lines(&lines).iter().map(id_code).collect();
+    let nd = |id: u64| code(id, "no_deployment");
+    assert_eq!(
+        answers,
+        vec![
+            nd(ID_MAX),
+            bad(Value::Null),
+            bad(Value::Null),
+            bad(Value::Null),
+            bad(Value::Null),
+            nd(1),
+            nd(2),
+            nd(3),
+            nd(0),
+            nd(0),
+            nd(1),
+            // 9007199254740991.5 is a tie between 2^53 − 1 and 2^53, and
+            // rounds to the even one, 2^53: out of range. So do the two
+            // ties above 2^52, down and up (serde_json's default parser,
+            // without `float_roundtrip`, is not always correctly rounded).
+            bad(Value::Null),
+            nd(1 << 52),
+            nd((1 << 52) + 2),
+            bad(Value::Null),
+            bad(Value::Null),
+            bad(Value::Null),
+            bad(Value::Null),
+        ]
+    );
+
+    let mut slow = server_first();
+    slow["options"]["pickup_delay_ms"] = json!(TIME_MS_MAX);
+    slow["options"]["ews_latency_ms"] = json!(1.0);
+    let mut too_slow = server_first();
+    too_slow["options"]["pickup_delay_ms"] = json!(TIME_MS_MAX + 1);
+    let lines = [
+        json!({ "id": 1, "op": "reset", "deployment": too_slow }).to_string(),
+        json!({ "id": 2, "op": "reset", "deployment": slow }).to_string(),
+        format!(r#"{{"id":3,"op":"advance","to_ms":{}}}"#, TIME_MS_MAX + 1),
+        r#"{"id":4,"op":"advance","to_ms":5.0}"#.into(),
+        r#"{"id":5,"op":"advance","to_ms":4.5}"#.into(),
+        format!(r#"{{"id":6,"op":"advance","to_ms":{TIME_MS_MAX}}}"#),
+        r#"{"id":7,"op":"sign_in","user":"Tony Smith","presence":"available"}"#.into(),
+        r#"{"id":8,"op":"send","from":"Tony Smith","to":"Ken Myer","body":"late"}"#.into(),
+        r#"{"id":9,"op":"observe"}"#.into(),
+    ];
+    let answers = serve_lines(&lines);
+    let summary: Vec<_> = answers.iter().map(id_code).collect();
+    assert_eq!(
+        summary,
+        vec![
+            code(1, "bad_deployment"),
+            ok(2),
+            bad(json!(3)),
+            ok(4),
+            bad(json!(5)),
+            ok(6),
+            ok(7),
+            ok(8),
+            ok(9)
+        ]
+    );
+    assert!(
+        answers[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("expected 0 to 4503599627370495")),
+        "{}",
+        answers[0]
+    );
+    let o = &answers[8]["result"];
+    assert_eq!(o["clock_ms"], json!(TIME_MS_MAX));
+    assert_eq!(
+        o["users"][0]["spooler"][0]["due_ms"],
+        json!(2 * TIME_MS_MAX)
+    );
+    const { assert!(2 * TIME_MS_MAX <= ID_MAX) };
+    for a in &answers {
+        assert!(validator().is_valid(a), "{a}");
     }
 }
 

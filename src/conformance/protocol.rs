@@ -26,6 +26,16 @@ pub const SCHEMA: &str = include_str!("schema.json");
 /// without limit (CONF-001).
 pub const LINE_BYTES_MAX: usize = 1 << 20;
 
+/// The largest request id: 2^53 − 1, the largest integer that every JSON
+/// reader holds exactly (JavaScript's `Number.MAX_SAFE_INTEGER`). A larger
+/// id is unreadable, and its answer carries `id: null` (CONF-013).
+pub const ID_MAX: u64 = (1 << 53) - 1;
+
+/// The latest `to_ms`: 2^52 − 1, the bound of every time and duration
+/// (`scenario::MS_MAX`), so that a time plus a duration, which an
+/// observation shows as `due_ms`, stays within `ID_MAX` (CONF-013).
+pub const TIME_MS_MAX: u64 = crate::formats::scenario::MS_MAX;
+
 /// One operation: a request without its id.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
@@ -107,8 +117,9 @@ pub enum Op {
     /// Lets virtual time run to `to_ms`, performing everything that falls
     /// due on the way.
     Advance {
-        /// The time to run to, in virtual milliseconds since `reset`. A time
-        /// before the clock is `rejected` (CONF-004).
+        /// The time to run to, in virtual milliseconds since `reset`, at most
+        /// `TIME_MS_MAX` (CONF-013). A time before the clock is `rejected`
+        /// (CONF-004).
         to_ms: u64,
     },
     /// The canonical observable state.
@@ -136,10 +147,10 @@ impl Op {
     }
 
     /// The checks of the schema that serde's field types do not make: the
-    /// protocol `hello` names and the presence names. `decode_request` and
-    /// `call` both make them, so a request the schema rejects is
-    /// `bad_request` whatever the state and whichever way it arrives
-    /// (CONF-001, CONF-003).
+    /// protocol `hello` names, the presence names, and the range of `to_ms`.
+    /// `decode_request` and `call` both make them, so a request the schema
+    /// rejects is `bad_request` whatever the state and whichever way it
+    /// arrives (CONF-001, CONF-003, CONF-013).
     pub fn check(&self) -> Result<(), Rejection> {
         let bad = |m: String| Err(Rejection::new(ErrorCode::BadRequest, m));
         match self {
@@ -149,8 +160,37 @@ impl Op {
             Op::SignIn { presence, .. } | Op::SetPresence { presence, .. } => {
                 parse_presence(presence).map(drop)
             }
+            Op::Advance { to_ms } if *to_ms > TIME_MS_MAX => {
+                bad(out_of_range("to_ms", &Value::from(*to_ms), TIME_MS_MAX))
+            }
             _ => Ok(()),
         }
+    }
+}
+
+/// Writes every whole-valued number in `v` as an integer: `1.0`, `1e0`
+/// and `-0.0` become `1`, `1` and `0`. CONF-013 reads a JSON number by its
+/// value, as a reader that holds numbers as IEEE 754 doubles does, so the
+/// way an integer is written never matters; the kit applies this to every
+/// request line `serve` reads, to every deployment `reset` loads, and to
+/// every answer line it reads.
+pub fn whole_numbers_as_integers(v: &mut Value) {
+    match v {
+        Value::Number(n) if !n.is_u64() && !n.is_i64() => {
+            let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0) else {
+                return;
+            };
+            // 2^64 and -2^63 are exact doubles; every whole double between
+            // them converts to an integer exactly.
+            if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                *v = Value::from(f as u64);
+            } else if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
     }
 }
 
@@ -168,6 +208,10 @@ pub fn parse_presence(name: &str) -> Result<Presence, Rejection> {
             ),
         )
     })
+}
+
+fn out_of_range(field: &str, found: &Value, max: u64) -> String {
+    format!("found `\"{field}\": {found}`, expected a whole number from 0 to {max}")
 }
 
 impl fmt::Display for Op {
@@ -218,7 +262,7 @@ impl Rejection {
 pub enum ErrorCode {
     /// Not a request: anything the schema rejects outside `deployment` (not
     /// JSON, no readable `id`, an unknown op, a missing, extra or mistyped
-    /// field, an unknown presence) (CONF-001).
+    /// field, an unknown presence, an integer out of range) (CONF-001).
     BadRequest,
     /// An event before any `reset`.
     NoDeployment,
@@ -311,6 +355,7 @@ pub fn decode_request(line: &str) -> (Option<u64>, Result<Op, Rejection>) {
             );
         }
     };
+    whole_numbers_as_integers(&mut v);
     let Some(obj) = v.as_object_mut() else {
         return (
             None,
@@ -318,21 +363,16 @@ pub fn decode_request(line: &str) -> (Option<u64>, Result<Op, Rejection>) {
         );
     };
     let id = match obj.remove("id") {
-        Some(found) => match found.as_u64() {
+        Some(found) => match found.as_u64().filter(|id| *id <= ID_MAX) {
             Some(id) => id,
-            None => {
-                return (
-                    None,
-                    bad(format!(
-                        "found `\"id\": {found}`, expected an unsigned integer id"
-                    )),
-                );
-            }
+            None => return (None, bad(out_of_range("id", &found, ID_MAX))),
         },
         None => {
             return (
                 None,
-                bad("found a request without `id`, expected an unsigned integer id".into()),
+                bad(format!(
+                    "found a request without `id`, expected a whole number from 0 to {ID_MAX}"
+                )),
             );
         }
     };
@@ -474,12 +514,13 @@ pub enum Fault {
 pub fn decode_answer(line: &str, id: u64, op: &Op) -> Result<Answer, Fault> {
     let opname = op.to_string();
     let shown = || truncate(line, 300);
-    let v: Value = serde_json::from_str(line).map_err(|e| Fault::NotJson {
+    let mut v: Value = serde_json::from_str(line).map_err(|e| Fault::NotJson {
         id,
         op: opname.clone(),
         error: e.to_string(),
         line: shown(),
     })?;
+    whole_numbers_as_integers(&mut v);
     let field = |name: &'static str, expected: &'static str| Fault::BadField {
         id,
         op: opname.clone(),

@@ -14,8 +14,8 @@
 //! does not carry it), or read anything but its input.
 
 use super::protocol::{
-    Answer, ErrorCode, Implementation, LINE_BYTES_MAX, Rejection, call, decode_request, done,
-    encode_answer, parse_presence,
+    Answer, ErrorCode, Implementation, LINE_BYTES_MAX, Op, Rejection, call, decode_request, done,
+    encode_answer, parse_presence, whole_numbers_as_integers,
 };
 use crate::formats::report;
 use crate::formats::scenario;
@@ -107,6 +107,9 @@ fn org(d: &Deployment, name: &str) -> Result<OrgId, Rejection> {
 /// that `reset` and the scenario loader accept exactly the same tables.
 pub fn load_deployment(deployment: &Value) -> Result<scenario::Scenario, Rejection> {
     let bad = |m: String| Rejection::new(ErrorCode::BadDeployment, m);
+    let mut deployment = deployment.clone();
+    whole_numbers_as_integers(&mut deployment);
+    let deployment = &deployment;
     if let Some(users) = deployment.get("users").and_then(Value::as_array) {
         for (i, u) in users.iter().enumerate() {
             for key in ["signed_in", "presence"] {
@@ -218,6 +221,7 @@ impl Implementation for Reference {
     }
 
     fn advance(&mut self, to_ms: u64) -> Answer {
+        Op::Advance { to_ms }.check()?;
         let world = self.world.as_mut().ok_or_else(no_deployment)?;
         if to_ms < world.state.clock_ms {
             return Err(Rejection::new(

@@ -33,6 +33,13 @@ pub const DEFAULT_MODEL: &str = include_str!("../../models/default.toml");
 /// as if it had been read from that file.
 pub const DEFAULT_MODEL_NAME: &str = "models/default.toml";
 
+/// The largest duration a deployment's options may set (`pickup_delay_ms`,
+/// `ews_latency_ms`), and the latest time the protocol's `advance` takes:
+/// 2^52 − 1 ms, about 142,700 years. A time plus a duration then stays
+/// within 2^53 − 1, the largest integer that every JSON reader holds exactly
+/// (SPEC.md CONF-013).
+pub const MS_MAX: u64 = (1 << 52) - 1;
+
 /// The bounds of the explored world, from a scenario's `[check]` section.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bounds {
@@ -233,10 +240,10 @@ struct RawDeployment {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawOptions {
-    pickup_delay_ms: Option<u64>,
+    pickup_delay_ms: Option<Spanned<u64>>,
     attempts_max: Option<Spanned<u8>>,
     dedup: Option<bool>,
-    ews_latency_ms: Option<u64>,
+    ews_latency_ms: Option<Spanned<u64>>,
     spool_capacity: Option<Spanned<u16>>,
 }
 
@@ -578,8 +585,17 @@ fn build_check(src: &Source<'_>, d: &Deployment, raw: &RawCheck) -> Result<Bound
 
 fn build_options(src: &Source<'_>, raw: &RawOptions) -> Result<Options, ScenarioError> {
     let mut o = Options::default();
-    if let Some(v) = raw.pickup_delay_ms {
-        o.pickup_delay_ms = v;
+    let duration = |key: &str, v: &Spanned<u64>| {
+        if *v.get_ref() > MS_MAX {
+            return Err(src.error(
+                &v.span(),
+                format!("found {key} = {}, expected 0 to {MS_MAX}", v.get_ref()),
+            ));
+        }
+        Ok(*v.get_ref())
+    };
+    if let Some(v) = &raw.pickup_delay_ms {
+        o.pickup_delay_ms = duration("pickup_delay_ms", v)?;
     }
     if let Some(v) = &raw.attempts_max {
         if !(1..=16).contains(v.get_ref()) {
@@ -593,8 +609,8 @@ fn build_options(src: &Source<'_>, raw: &RawOptions) -> Result<Options, Scenario
     if let Some(v) = raw.dedup {
         o.dedup = v;
     }
-    if let Some(v) = raw.ews_latency_ms {
-        o.ews_latency_ms = v;
+    if let Some(v) = &raw.ews_latency_ms {
+        o.ews_latency_ms = duration("ews_latency_ms", v)?;
     }
     if let Some(v) = &raw.spool_capacity {
         if *v.get_ref() == 0 {
