@@ -1,14 +1,18 @@
 //! The wire protocol as a second implementation written from SPEC.md alone
 //! must see it (SPEC.md §7): what a line is (CONF-001), the JSON it holds,
-//! the names it matches (CONF-003) and the integers it carries (CONF-013).
-//! Every request goes through `serve` on a buffer, exactly as
-//! `offline-im serve` reads stdin.
+//! the names it matches (CONF-003), the integers it carries (CONF-013), and
+//! the schema against the reference: every required field, enum, pattern
+//! and bound of `schema.json` is what the reference's line handler accepts,
+//! walked constraint by constraint and then by a proptest over requests
+//! generated from the schema. Every request goes through `serve` on a
+//! buffer, exactly as `offline-im serve` reads stdin.
 
 use offline_im::conformance::{
-    self, Fault, ID_MAX, LINE_BYTES_MAX, Op, Process, Reference, SCHEMA, TIME_MS_MAX,
+    self, ErrorCode, Fault, ID_MAX, LINE_BYTES_MAX, Op, Process, Reference, SCHEMA, TIME_MS_MAX,
 };
 use offline_im::formats::scenario;
 use offline_im::rules::domain::Presence;
+use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -77,6 +81,21 @@ fn server_first() -> Value {
             { "name": "Tony Smith", "sip": "sip:tony@contoso.com", "org": "contoso", "site": "Redmond", "mailbox": "on-premises", "install": "c2r", "build": "16.0.6920.1000", "released": "2016-07-12" },
             { "name": "Ken Myer", "org": "contoso", "site": "Redmond", "mailbox": "on-premises", "install": "c2r", "build": "16.0.6920.1000", "released": "2016-07-12" },
             { "name": "Pat Coleman", "org": "fabrikam", "mailbox": "online", "install": "c2r", "build": "16.0.7070.2036", "released": "2016-08-01" }
+        ]
+    })
+}
+
+/// The same people with the Online organisation first, so that every value
+/// of `profile` has a deployment in which it is the only change needed.
+fn online_first() -> Value {
+    json!({
+        "orgs": [
+            { "name": "fabrikam", "profile": "online", "ews_published": true, "federated_with": ["contoso"] },
+            { "name": "contoso", "profile": "server" }
+        ],
+        "users": [
+            { "name": "Pat Coleman", "sip": "pat@fabrikam.com", "org": "fabrikam", "mailbox": "online", "install": "c2r", "build": "16.0.7070.2036", "released": "2016-08-01" },
+            { "name": "Ken Myer", "org": "contoso", "mailbox": "on-premises", "install": "c2r", "build": "16.0.6920.1000", "released": "2016-07-12" }
         ]
     })
 }
@@ -514,6 +533,363 @@ fn conf_013_integers_are_read_by_value_within_the_double_safe_range() {
     }
 }
 
+// The schema against the reference, constraint by constraint.
+
+/// What a changed request should get.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    /// Valid for the schema; never `bad_request`, and for a `reset`, loaded.
+    Accept,
+    /// One value of an enum inside `deployment`: valid for the schema and
+    /// loaded in at least one of the deployments the walk starts from (the
+    /// loader checks combinations the schema does not, such as
+    /// `server_version` only on a Server organisation).
+    AcceptSomewhere,
+    /// Invalid for the schema: `bad_request`, or `bad_deployment` inside
+    /// `deployment`.
+    Reject,
+}
+
+/// One change to a valid request, and what it should get.
+#[derive(Clone, Debug)]
+struct Change {
+    what: String,
+    request: Value,
+    expect: Expect,
+}
+
+/// A schema node with a `$ref` resolved.
+fn resolve(node: &Value) -> &Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let name = r.strip_prefix("#/$defs/").expect("a local $ref");
+            resolve(&schema()["$defs"][name])
+        }
+        None => node,
+    }
+}
+
+fn ref_name(node: &Value) -> Option<&str> {
+    node.get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+}
+
+/// The request definitions of the schema, one per op, each with the
+/// constraint on `id` that the enclosing `request` puts on it, and the
+/// fields every request requires.
+fn op_defs() -> Vec<(String, Value)> {
+    let request = &schema()["$defs"]["request"];
+    let shared_required = request["required"].as_array().expect("required ids");
+    request["oneOf"]
+        .as_array()
+        .expect("one definition per op")
+        .iter()
+        .map(|def| {
+            let mut def = def.clone();
+            def["properties"]["id"] = request["properties"]["id"].clone();
+            let mut required = shared_required.clone();
+            if let Some(own) = def["required"].as_array() {
+                required.extend(own.iter().cloned());
+            }
+            def["required"] = Value::Array(required);
+            let op = def["properties"]["op"]["const"]
+                .as_str()
+                .expect("each op is a const")
+                .to_string();
+            (op, def)
+        })
+        .collect()
+}
+
+/// A valid request for `def`, naming what `deployment` has. Every property
+/// the definition knows is set, optional or not, so that every constraint
+/// can be changed.
+fn valid_request(def: &Value, deployment: &Value) -> Value {
+    let user = |i: usize| deployment["users"][i]["name"].clone();
+    let mut request = serde_json::Map::new();
+    for (key, node) in def["properties"].as_object().expect("properties") {
+        let value = match (key.as_str(), ref_name(node)) {
+            ("id", _) => json!(7),
+            (_, Some("deployment")) => deployment.clone(),
+            ("org", _) => deployment["orgs"][0]["name"].clone(),
+            ("to", _) => user(1),
+            (_, Some("name")) => user(0),
+            (_, Some("presence_name")) => json!("available"),
+            (_, Some("time_ms")) => json!(0),
+            ("command", _) => json!("Get-CsImConfiguration"),
+            _ => match resolve(node).get("const") {
+                Some(c) => c.clone(),
+                None => json!("hi"),
+            },
+        };
+        request.insert(key.clone(), value);
+    }
+    Value::Object(request)
+}
+
+/// Sets the value at JSON pointer `path`.
+fn with(request: &Value, path: &str, value: Value) -> Value {
+    let mut r = request.clone();
+    *r.pointer_mut(path).expect("the path exists") = value;
+    r
+}
+
+/// Removes the key at the end of `path`.
+fn without(request: &Value, path: &str) -> Value {
+    let mut r = request.clone();
+    let (parent, key) = path.rsplit_once('/').expect("a key path");
+    r.pointer_mut(parent)
+        .and_then(Value::as_object_mut)
+        .expect("an object")
+        .remove(key);
+    r
+}
+
+/// Names that a Unicode case fold would match to `name` but ASCII folding
+/// does not, and names that are simply different.
+fn lookalikes(name: &str) -> Vec<String> {
+    let mut out = vec![format!("{name}x"), format!(" {name}"), String::new()];
+    for (ascii, unicode) in [('k', '\u{212a}'), ('s', '\u{17f}'), ('i', '\u{130}')] {
+        if name.contains(ascii) {
+            out.push(name.replacen(ascii, &unicode.to_string(), 1));
+        }
+    }
+    out
+}
+
+/// Every change the schema node `node` allows at `path` of `request`: each
+/// required key dropped, an extra key where none may be, each enum and
+/// const value and a value outside, each pattern example in other ASCII
+/// cases and its Unicode lookalikes, each integer bound and one past it,
+/// and a value of the wrong type.
+fn changes(node: &Value, request: &Value, path: &str, out: &mut Vec<Change>) {
+    let node = resolve(node);
+    let at = request.pointer(path).expect("the path exists");
+    let change = |out: &mut Vec<Change>, what: String, request: Value, expect: Expect| {
+        out.push(Change {
+            what,
+            request,
+            expect,
+        })
+    };
+    // The value at `path` replaced.
+    let set = |out: &mut Vec<Change>, value: Value, expect: Expect| {
+        let what = format!("{} = {value}", if path.is_empty() { "/" } else { path });
+        change(out, what, with(request, path, value), expect)
+    };
+    if let (Some(props), Some(obj)) = (node.get("properties"), at.as_object()) {
+        for req in node["required"].as_array().into_iter().flatten() {
+            let key = req.as_str().expect("a key");
+            if obj.contains_key(key) {
+                let p = format!("{path}/{key}");
+                change(
+                    out,
+                    format!("drop {p}"),
+                    without(request, &p),
+                    Expect::Reject,
+                );
+            }
+        }
+        if node.get("additionalProperties") == Some(&Value::Bool(false)) {
+            let mut extended = request.clone();
+            extended
+                .pointer_mut(path)
+                .and_then(Value::as_object_mut)
+                .expect("an object")
+                .insert("extra_field".into(), json!(1));
+            change(
+                out,
+                format!("extra field in {path}/"),
+                extended,
+                Expect::Reject,
+            );
+        }
+        for (key, sub) in props.as_object().expect("properties") {
+            if obj.contains_key(key) {
+                changes(sub, request, &format!("{path}/{key}"), out);
+            }
+        }
+        set(out, json!(5), Expect::Reject);
+        return;
+    }
+    if let (Some(items), Some(_)) = (node.get("items"), at.as_array().and_then(|a| a.first())) {
+        changes(items, request, &format!("{path}/0"), out);
+        set(out, json!("x"), Expect::Reject);
+        return;
+    }
+    if let Some(values) = node.get("enum").and_then(Value::as_array) {
+        let accept = if path.starts_with("/deployment") {
+            Expect::AcceptSomewhere
+        } else {
+            Expect::Accept
+        };
+        for v in values {
+            set(out, v.clone(), accept);
+        }
+        set(out, json!("zz"), Expect::Reject);
+    }
+    if let Some(c) = node.get("const") {
+        set(out, c.clone(), Expect::Accept);
+        let outside = format!("{}0", c.as_str().expect("string consts"));
+        set(out, json!(outside), Expect::Reject);
+    }
+    if node.get("pattern").is_some() {
+        for example in node["examples"].as_array().expect("a pattern has examples") {
+            let name = example.as_str().expect("string examples");
+            let alternating: String = name
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i % 2 == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            for accepted in [name.to_string(), name.to_ascii_uppercase(), alternating] {
+                set(out, json!(accepted), Expect::Accept);
+            }
+            for rejected in lookalikes(name) {
+                set(out, json!(rejected), Expect::Reject);
+            }
+        }
+    }
+    match node.get("type").and_then(Value::as_str) {
+        Some("integer") => {
+            let min = node["minimum"]
+                .as_u64()
+                .expect("every integer has a minimum");
+            let max = node["maximum"].as_u64().unwrap_or_else(|| {
+                panic!("{path}: every integer on the wire has a maximum (CONF-013)")
+            });
+            set(out, json!(min), Expect::Accept);
+            set(out, json!(min as i64 - 1), Expect::Reject);
+            set(out, json!(min as f64 + 0.5), Expect::Reject);
+            set(out, json!(min.to_string()), Expect::Reject);
+            set(out, json!(max), Expect::Accept);
+            set(out, json!(max as f64), Expect::Accept);
+            set(out, json!(max + 1), Expect::Reject);
+        }
+        Some("string") => {
+            set(out, json!(5), Expect::Reject);
+            set(out, Value::Null, Expect::Reject);
+        }
+        Some("boolean") => set(out, json!("true"), Expect::Reject),
+        _ => {}
+    }
+}
+
+/// Whether the schema rejects the request only inside `deployment`: then
+/// the code is `bad_deployment` (CONF-007), otherwise `bad_request`.
+fn invalid_only_in_deployment(request: &Value) -> bool {
+    request["op"] == "reset"
+        && request.get("deployment").is_some()
+        && validator().is_valid(&with(request, "/deployment", server_first()))
+}
+
+/// The answer of the reference's line handler to `request` after a reset
+/// to `deployment`.
+fn answer_after_reset(deployment: &Value, request: &Value) -> Value {
+    let answers = serve_lines(&[reset_line(deployment), request.to_string()]);
+    assert_eq!(answers.len(), 2, "{request}");
+    assert_eq!(id_code(&answers[0]), ok(0), "the starting deployment loads");
+    answers[1].clone()
+}
+
+/// The id an answer to `request` must carry: the request's when it is one
+/// the schema allows, `null` otherwise (CONF-013).
+fn expected_id(request: &Value) -> Value {
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let valid = jsonschema::is_valid(&schema()["$defs"]["id"], &id);
+    match id.as_f64() {
+        Some(f) if valid => json!(f as u64),
+        _ => Value::Null,
+    }
+}
+
+/// CONF-001, CONF-003, CONF-007, CONF-013: every required field, enum,
+/// const, pattern, bound and type of the schema's requests is what the
+/// reference accepts. For each op, and inside `deployment` for each key,
+/// a change the schema allows is never `bad_request` (and a `reset` loads),
+/// and a change it forbids is `bad_request`, or `bad_deployment` inside
+/// `deployment`, with the request's id unless the id itself was changed.
+#[test]
+fn conf_001_every_constraint_of_the_schema_is_the_references() {
+    let bases = [server_first(), online_first()];
+    let mut ops_seen = Vec::new();
+    let mut checked = 0;
+    let mut somewhere: std::collections::BTreeMap<String, bool> = Default::default();
+    for (op, def) in op_defs() {
+        ops_seen.push(op.clone());
+        for base in &bases {
+            let request = valid_request(&def, base);
+            assert!(
+                validator().is_valid(&request),
+                "the walk starts valid: {request}"
+            );
+            let before = answer_after_reset(base, &request);
+            assert_ne!(before["code"], "bad_request", "{request}: {before}");
+            let mut all = Vec::new();
+            changes(&def, &request, "", &mut all);
+            for c in all {
+                let valid = validator().is_valid(&c.request);
+                let answer = answer_after_reset(base, &c.request);
+                let code = answer.get("code").cloned().unwrap_or(Value::Null);
+                let context = format!("{op}: {}: {} -> {answer}", c.what, c.request);
+                assert_eq!(answer["id"], expected_id(&c.request), "{context}");
+                match c.expect {
+                    Expect::Accept => {
+                        assert!(valid, "the schema rejects {context}");
+                        assert_ne!(code, "bad_request", "{context}");
+                        if op == "reset" {
+                            assert_eq!(answer["ok"], true, "{context}");
+                        }
+                    }
+                    Expect::AcceptSomewhere => {
+                        assert!(valid, "the schema rejects {context}");
+                        *somewhere.entry(format!("{op}: {}", c.what)).or_default() |=
+                            answer["ok"] == true;
+                    }
+                    Expect::Reject => {
+                        assert!(!valid, "the schema accepts {context}");
+                        let expected = if invalid_only_in_deployment(&c.request) {
+                            "bad_deployment"
+                        } else {
+                            "bad_request"
+                        };
+                        assert_eq!(code, expected, "{context}");
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    let nowhere: Vec<_> = somewhere.iter().filter(|(_, ok)| !**ok).collect();
+    assert!(
+        nowhere.is_empty(),
+        "values no deployment accepts: {nowhere:?}"
+    );
+    let names = [
+        "hello",
+        "reset",
+        "send",
+        "sign_in",
+        "sign_out",
+        "set_presence",
+        "crash",
+        "restart",
+        "ews_down",
+        "ews_up",
+        "admin",
+        "advance",
+        "observe",
+    ];
+    assert_eq!(ops_seen, names, "the schema has one definition per op");
+    assert!(checked > 500, "{checked} changes");
+}
+
 /// CONF-003: the presence pattern of the schema is exactly its examples in
 /// any ASCII case, and the examples are the rule book's presence names.
 #[test]
@@ -547,5 +923,306 @@ fn conf_003_the_presence_pattern_is_the_names_in_ascii_case() {
         schema()["$defs"]["presence"]["enum"],
         json!(names),
         "observations write the names in lower case"
+    );
+}
+
+// The proptest: requests generated from the schema.
+
+/// A JSON value of any kind, for replacing a field.
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        (0..=ID_MAX + 2).prop_map(Value::from),
+        prop::num::f64::NORMAL.prop_map(Value::from),
+        (-3i64..(1 << 54)).prop_map(|n| Value::from(n as f64)),
+        (0u32..100).prop_map(|n| Value::from(f64::from(n) + 0.5)),
+        "\\PC{0,12}".prop_map(Value::from),
+        prop::sample::select(vec![
+            "available",
+            "BUSY",
+            "Do-Not-Disturb",
+            "sleepy",
+            "Tony Smith",
+            "contoso",
+            "offline-im/1",
+            "observe",
+            "reset",
+            "",
+        ])
+        .prop_map(Value::from),
+    ];
+    leaf.prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            prop::collection::btree_map("[a-z_]{1,8}", inner, 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// A value the schema allows for the property `node` of an op's
+/// definition, drawn from what `deployment` names and beyond.
+fn schema_value(key: &str, node: &Value, deployment: &Value) -> BoxedStrategy<Value> {
+    let names = |field: &str| -> Vec<String> {
+        deployment[field]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| x["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let named = |mut known: Vec<String>| {
+        known.push("nobody".into());
+        prop_oneof![
+            3 => prop::sample::select(known).prop_map(Value::from),
+            1 => "\\PC{0,10}".prop_map(Value::from),
+        ]
+        .boxed()
+    };
+    match (key, ref_name(node)) {
+        ("id", _) => prop_oneof![
+            Just(json!(0)),
+            Just(json!(ID_MAX)),
+            (0..=ID_MAX).prop_map(Value::from),
+            (0u32..1000).prop_map(|n| Value::from(f64::from(n))),
+        ]
+        .boxed(),
+        (_, Some("deployment")) => Just(deployment.clone()).boxed(),
+        ("org", _) => named(names("orgs")),
+        (_, Some("name")) => named(names("users")),
+        (_, Some("presence_name")) => {
+            let examples: Vec<String> = resolve(node)["examples"]
+                .as_array()
+                .expect("examples")
+                .iter()
+                .map(|e| e.as_str().unwrap_or_default().to_string())
+                .collect();
+            (prop::sample::select(examples), any::<u64>())
+                .prop_map(|(name, mask)| {
+                    let cased: String = name
+                        .chars()
+                        .enumerate()
+                        .map(|(i, c)| {
+                            if mask >> (i % 64) & 1 == 1 {
+                                c.to_ascii_uppercase()
+                            } else {
+                                c
+                            }
+                        })
+                        .collect();
+                    Value::from(cased)
+                })
+                .boxed()
+        }
+        (_, Some("time_ms")) => prop_oneof![
+            Just(json!(0)),
+            Just(json!(TIME_MS_MAX)),
+            (0u64..400_000).prop_map(Value::from),
+            (0..=TIME_MS_MAX).prop_map(Value::from),
+        ]
+        .boxed(),
+        ("command", _) => prop::sample::select(vec![
+            "Get-CsImConfiguration",
+            "Set-CsImConfiguration -EnableOfflineIM $False",
+            "Set-CsClientPolicy -Identity Global -EnableIMAutoArchiving $False",
+            "Set-CsNothing",
+            "",
+        ])
+        .prop_map(Value::from)
+        .boxed(),
+        _ => match resolve(node).get("const") {
+            Some(c) => Just(c.clone()).boxed(),
+            None => "\\PC{0,20}".prop_map(Value::from).boxed(),
+        },
+    }
+}
+
+/// A schema-valid request of a random op, over one of the walk's
+/// deployments or a corpus one.
+fn valid_requests() -> impl Strategy<Value = Value> {
+    let corpus = conformance::corpus().expect("the corpus loads");
+    let mut deployments = vec![server_first(), online_first()];
+    deployments.extend(corpus.iter().map(|c| c.deployment.clone()));
+    let per_op: Vec<BoxedStrategy<Value>> = op_defs()
+        .into_iter()
+        .map(|(_, def)| {
+            let deployments = deployments.clone();
+            prop::sample::select(deployments)
+                .prop_flat_map(move |d| {
+                    let fields: Vec<(String, BoxedStrategy<Value>)> = def["properties"]
+                        .as_object()
+                        .expect("properties")
+                        .iter()
+                        .map(|(k, node)| (k.clone(), schema_value(k, node, &d)))
+                        .collect();
+                    let keys: Vec<String> = fields.iter().map(|(k, _)| k.clone()).collect();
+                    let values: Vec<BoxedStrategy<Value>> =
+                        fields.into_iter().map(|(_, s)| s).collect();
+                    values.prop_map(move |vs| Value::Object(keys.iter().cloned().zip(vs).collect()))
+                })
+                .boxed()
+        })
+        .collect();
+    prop::strategy::Union::new(per_op)
+}
+
+/// One way to break (or keep) a request, at a position chosen by `index`.
+#[derive(Clone, Debug)]
+enum Damage {
+    /// Remove a key of some object in the request.
+    Drop(prop::sample::Index),
+    /// Add a key to some object in the request.
+    Add(prop::sample::Index, String, Value),
+    /// Replace some value in the request.
+    Replace(prop::sample::Index, Value),
+}
+
+fn damage() -> impl Strategy<Value = Damage> {
+    prop_oneof![
+        any::<prop::sample::Index>().prop_map(Damage::Drop),
+        (
+            any::<prop::sample::Index>(),
+            prop::sample::select(vec![
+                "extra", "id", "op", "user", "presence", "to_ms", "options", "sip"
+            ]),
+            any_json()
+        )
+            .prop_map(|(i, k, v)| Damage::Add(i, k.to_string(), v)),
+        (any::<prop::sample::Index>(), any_json()).prop_map(|(i, v)| Damage::Replace(i, v)),
+    ]
+}
+
+/// One value in a request: its JSON pointer, whether it is an object, and
+/// for the value of an object's key, that object's pointer and the key.
+#[derive(Clone)]
+struct Place {
+    pointer: String,
+    is_object: bool,
+    key_of: Option<(String, String)>,
+}
+
+/// Every value in `v`, the root first.
+fn places(v: &Value, pointer: String, key_of: Option<(String, String)>, out: &mut Vec<Place>) {
+    out.push(Place {
+        pointer: pointer.clone(),
+        is_object: v.is_object(),
+        key_of,
+    });
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let escaped = k.replace('~', "~0").replace('/', "~1");
+                let key_of = Some((pointer.clone(), k.clone()));
+                places(x, format!("{pointer}/{escaped}"), key_of, out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                places(x, format!("{pointer}/{i}"), None, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn apply(request: &mut Value, damage: &Damage) {
+    let mut all = Vec::new();
+    places(request, String::new(), None, &mut all);
+    let pick = |i: &prop::sample::Index, fits: fn(&Place) -> bool| {
+        let fitting: Vec<&Place> = all.iter().filter(|p| fits(p)).collect();
+        (!fitting.is_empty()).then(|| fitting[i.index(fitting.len())].clone())
+    };
+    match damage {
+        Damage::Drop(i) => {
+            if let Some((parent, key)) = pick(i, |p| p.key_of.is_some()).and_then(|p| p.key_of)
+                && let Some(m) = request.pointer_mut(&parent).and_then(Value::as_object_mut)
+            {
+                m.remove(&key);
+            }
+        }
+        Damage::Add(i, key, value) => {
+            if let Some(p) = pick(i, |p| p.is_object)
+                && let Some(m) = request
+                    .pointer_mut(&p.pointer)
+                    .and_then(Value::as_object_mut)
+            {
+                m.insert(key.clone(), value.clone());
+            }
+        }
+        Damage::Replace(i, value) => {
+            if let Some(x) = pick(i, |_| true).and_then(|p| request.pointer_mut(&p.pointer)) {
+                *x = value.clone();
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// CONF-001, CONF-007, CONF-013: requests generated from the schema's
+    /// op definitions, some of them damaged (a key dropped or added, a
+    /// value replaced by any JSON), fed as lines to the reference's line
+    /// handler after a `reset`: a request the schema accepts is never
+    /// `bad_request`; one it rejects is `bad_request`, or `bad_deployment`
+    /// when only its deployment is wrong; the answer carries the request's
+    /// id exactly when the schema accepts the id, and validates.
+    #[test]
+    fn conf_001_schema_valid_requests_are_never_bad_request_and_invalid_ones_are(
+        requests in prop::collection::vec(
+            (valid_requests(), prop::collection::vec(damage(), 0..3), 0usize..4),
+            1..8,
+        )
+    ) {
+        let mut lines = vec![reset_line(&server_first())];
+        let mut sent = Vec::new();
+        for (request, damages, spacing) in requests {
+            let mut request = request;
+            for d in &damages {
+                apply(&mut request, d);
+            }
+            // JSON whitespace around the object changes nothing.
+            let pad = ["", " ", "\t", " \r"][spacing];
+            lines.push(format!("{pad}{request}{pad}"));
+            sent.push(request);
+        }
+        let answers = serve_lines(&lines);
+        prop_assert_eq!(answers.len(), lines.len());
+        prop_assert_eq!(id_code(&answers[0]), ok(0));
+        for (request, answer) in sent.iter().zip(&answers[1..]) {
+            prop_assert!(validator().is_valid(answer), "answer {} to {}", answer, request);
+            prop_assert_eq!(&answer["id"], &expected_id(request), "{} -> {}", request, answer);
+            let code = answer.get("code").cloned().unwrap_or(Value::Null);
+            if validator().is_valid(request) {
+                prop_assert_ne!(&code, "bad_request", "{} -> {}", request, answer);
+            } else if invalid_only_in_deployment(request) {
+                prop_assert_eq!(&code, "bad_deployment", "{} -> {}", request, answer);
+            } else {
+                prop_assert_eq!(&code, "bad_request", "{} -> {}", request, answer);
+            }
+        }
+    }
+}
+
+/// The codes compared by the walk are the protocol's own.
+#[test]
+fn the_walk_compares_the_protocols_codes() {
+    let codes: Vec<Value> = [
+        ErrorCode::BadRequest,
+        ErrorCode::NoDeployment,
+        ErrorCode::BadDeployment,
+        ErrorCode::UnknownName,
+        ErrorCode::Rejected,
+        ErrorCode::Cmdlet,
+    ]
+    .iter()
+    .map(|c| serde_json::to_value(c).expect("a code"))
+    .collect();
+    assert_eq!(
+        schema()["$defs"]["answer"]["oneOf"][1]["properties"]["code"]["enum"],
+        Value::Array(codes)
     );
 }
