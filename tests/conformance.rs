@@ -445,6 +445,8 @@ fn conf_001_serve_answers_every_line() {
             expect(Value::from(4), false, Some("no_deployment")),
             expect(Value::from(5), false, Some("bad_request")),
             expect(Value::from(6), false, Some("bad_request")),
+            // The empty line: it is not JSON (CONF-001).
+            expect(Value::Null, false, Some("bad_request")),
             expect(Value::Null, false, Some("bad_request")),
             expect(Value::from(9), false, Some("bad_request")),
             expect(Value::Null, false, Some("bad_request")),
@@ -484,7 +486,8 @@ fn conf_004_ops_drive_the_rule_book() {
     );
     assert_eq!(
         r.sign_in("Ken Myer", "sleepy").unwrap_err().code,
-        ErrorCode::UnknownName
+        ErrorCode::BadRequest,
+        "presence names are the protocol's (CONF-003)"
     );
     let sent = r.send("Tony Smith", "Ken Myer", "hi").expect("send");
     assert_eq!(

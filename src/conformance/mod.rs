@@ -32,9 +32,9 @@ mod snapshot;
 pub use bench::{BenchReport, LatencySummary, bench};
 pub use process::Process;
 pub use protocol::{
-    Answer, Driver, ErrorCode, Fault, Implementation, LINE_BYTES_MAX, Op, PROTOCOL, Rejection,
-    SCHEMA, agree, answer_json, call, decode_answer, decode_request, done, encode_answer,
-    encode_request,
+    Answer, Driver, ErrorCode, Fault, ID_MAX, Implementation, LINE_BYTES_MAX, Op, PROTOCOL,
+    Rejection, SCHEMA, TIME_MS_MAX, agree, answer_json, call, decode_answer, decode_request, done,
+    encode_answer, encode_request, parse_presence, whole_numbers_as_integers,
 };
 pub use reference::{Reference, load_deployment, serve};
 pub use runner::{

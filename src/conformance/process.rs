@@ -175,8 +175,10 @@ impl Process {
     fn read_answer(&mut self, id: u64, op: &Op) -> Result<Answer, Fault> {
         match self.lines.recv_timeout(self.timeout) {
             Ok(line) => {
-                let text = String::from_utf8_lossy(&line);
-                decode_answer(text.trim_end(), id, op)
+                // The line's content is everything before its LF, exactly as
+                // `serve` reads a request (CONF-001): a blank line is not JSON.
+                let text = String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(&line));
+                decode_answer(&text, id, op)
             }
             Err(RecvTimeoutError::Timeout) => Err(Fault::Timeout {
                 id,

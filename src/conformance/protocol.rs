@@ -10,6 +10,7 @@
 //! What it deliberately does not do: run anything. The reference is in
 //! `reference`, the child process in `process`.
 
+use crate::rules::domain::{Presence, join_names};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -20,9 +21,21 @@ pub const PROTOCOL: &str = "offline-im/1";
 /// The JSON Schema of every request and answer (`offline-im schema`).
 pub const SCHEMA: &str = include_str!("schema.json");
 
-/// The longest request line `serve` reads; longer lines are answered with
-/// `bad_request` rather than buffered without limit.
+/// The longest request line `serve` reads, in bytes, without its LF;
+/// longer lines are answered with `bad_request` rather than buffered
+/// without limit (CONF-001).
 pub const LINE_BYTES_MAX: usize = 1 << 20;
+
+/// The largest request id: 2^53 − 1, the largest integer that every JSON
+/// reader holds exactly (JavaScript's `Number.MAX_SAFE_INTEGER`). A larger
+/// id is unreadable, and its answer carries `id: null` (CONF-013).
+pub const ID_MAX: u64 = (1 << 53) - 1;
+
+/// The latest `to_ms`: the end of time of DEC-050's range table
+/// (`rules::domain::TIME_MS_MAX`, 10^15 ms), so that a time plus a duration,
+/// which an observation shows as `due_ms`, stays far within `ID_MAX`
+/// (CONF-013).
+pub const TIME_MS_MAX: u64 = crate::rules::domain::TIME_MS_MAX;
 
 /// One operation: a request without its id.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -105,8 +118,9 @@ pub enum Op {
     /// Lets virtual time run to `to_ms`, performing everything that falls
     /// due on the way.
     Advance {
-        /// The time to run to, in virtual milliseconds since `reset`. A time
-        /// before the clock is `rejected` (CONF-004).
+        /// The time to run to, in virtual milliseconds since `reset`, at most
+        /// `TIME_MS_MAX` (CONF-013). A time before the clock is `rejected`
+        /// (CONF-004).
         to_ms: u64,
     },
     /// The canonical observable state.
@@ -132,6 +146,73 @@ impl Op {
             Op::Observe => "observe",
         }
     }
+
+    /// The checks of the schema that serde's field types do not make: the
+    /// protocol `hello` names, the presence names, and the range of `to_ms`.
+    /// `decode_request` and `call` both make them, so a request the schema
+    /// rejects is `bad_request` whatever the state and whichever way it
+    /// arrives (CONF-001, CONF-003, CONF-013).
+    pub fn check(&self) -> Result<(), Rejection> {
+        let bad = |m: String| Err(Rejection::new(ErrorCode::BadRequest, m));
+        match self {
+            Op::Hello { protocol } if protocol != PROTOCOL => bad(format!(
+                "found protocol `{protocol}`, expected `{PROTOCOL}`"
+            )),
+            Op::SignIn { presence, .. } | Op::SetPresence { presence, .. } => {
+                parse_presence(presence).map(drop)
+            }
+            Op::Advance { to_ms } if *to_ms > TIME_MS_MAX => {
+                bad(out_of_range("to_ms", &Value::from(*to_ms), TIME_MS_MAX))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Writes every whole-valued number in `v` as an integer: `1.0`, `1e0`
+/// and `-0.0` become `1`, `1` and `0`. CONF-013 reads a JSON number by its
+/// value, as a reader that holds numbers as IEEE 754 doubles does, so the
+/// way an integer is written never matters; the kit applies this to every
+/// request line `serve` reads, to every deployment `reset` loads, and to
+/// every answer line it reads.
+pub fn whole_numbers_as_integers(v: &mut Value) {
+    match v {
+        Value::Number(n) if !n.is_u64() && !n.is_i64() => {
+            let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0) else {
+                return;
+            };
+            // 2^64 and -2^63 are exact doubles; every whole double between
+            // them converts to an integer exactly.
+            if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                *v = Value::from(f as u64);
+            } else if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
+}
+
+/// The presence a request names: one of the eight kebab-case names of the
+/// schema, its ASCII letters in any case and nothing else folded (CONF-003).
+/// Any other name is `bad_request`: presence names are the protocol's, not
+/// the deployment's.
+pub fn parse_presence(name: &str) -> Result<Presence, Rejection> {
+    Presence::parse(name).ok_or_else(|| {
+        Rejection::new(
+            ErrorCode::BadRequest,
+            format!(
+                "found the presence `{name}`, expected one of {} (ASCII letters in any case)",
+                join_names(Presence::ALL.iter().map(|p| p.name()))
+            ),
+        )
+    })
+}
+
+fn out_of_range(field: &str, found: &Value, max: u64) -> String {
+    format!("found `\"{field}\": {found}`, expected a whole number from 0 to {max}")
 }
 
 impl fmt::Display for Op {
@@ -180,13 +261,16 @@ impl Rejection {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
-    /// Not a request: not JSON, no `id`, an unknown op or a missing field.
+    /// Not a request: anything the schema rejects outside `deployment` (not
+    /// JSON, no readable `id`, an unknown op, a missing, extra or mistyped
+    /// field, an unknown presence, an integer out of range) (CONF-001).
     BadRequest,
     /// An event before any `reset`.
     NoDeployment,
-    /// `reset` with a deployment the models/ form rejects.
+    /// `reset` with a deployment the models/ form rejects, including one that
+    /// breaks the schema's `deployment`.
     BadDeployment,
-    /// A user, organisation or presence that the deployment does not have.
+    /// A user or organisation that the deployment does not have.
     UnknownName,
     /// The event cannot happen in this state (a precondition of the rule
     /// book), or `advance` into the past.
@@ -252,21 +336,27 @@ pub fn encode_answer(id: Option<u64>, a: &Answer) -> String {
     Value::Object(m).to_string()
 }
 
-/// Reads a request line: its id (if readable) and the op, or the rejection
-/// to answer with.
+/// Reads a request line (its content, without the LF): its id (if
+/// readable) and the op, or the rejection to answer with. The line must be
+/// exactly one JSON object (RFC 8259: JSON whitespace may surround it, and
+/// nothing else may); an empty or blank line is not JSON (CONF-001).
 pub fn decode_request(line: &str) -> (Option<u64>, Result<Op, Rejection>) {
     let bad = |m: String| Err(Rejection::new(ErrorCode::BadRequest, m));
     let mut v: Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => {
+            let found = if line.trim_matches([' ', '\t', '\r', '\n']).is_empty() {
+                "an empty or blank line".to_string()
+            } else {
+                format!("a line that is not JSON ({e})")
+            };
             return (
                 None,
-                bad(format!(
-                    "found a line that is not JSON ({e}), expected one request object"
-                )),
+                bad(format!("found {found}, expected one request object")),
             );
         }
     };
+    whole_numbers_as_integers(&mut v);
     let Some(obj) = v.as_object_mut() else {
         return (
             None,
@@ -274,26 +364,48 @@ pub fn decode_request(line: &str) -> (Option<u64>, Result<Op, Rejection>) {
         );
     };
     let id = match obj.remove("id") {
-        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
-        Some(other) => {
-            return (
-                None,
-                bad(format!(
-                    "found `\"id\": {other}`, expected an unsigned integer id"
-                )),
-            );
-        }
+        Some(found) => match found.as_u64().filter(|id| *id <= ID_MAX) {
+            Some(id) => id,
+            None => return (None, bad(out_of_range("id", &found, ID_MAX))),
+        },
         None => {
             return (
                 None,
-                bad("found a request without `id`, expected an unsigned integer id".into()),
+                bad(format!(
+                    "found a request without `id`, expected a whole number from 0 to {ID_MAX}"
+                )),
             );
         }
     };
-    match serde_json::from_value::<Op>(v) {
-        Ok(op) => (id, Ok(op)),
-        Err(e) => (id, bad(format!("{e}; see `offline-im schema`"))),
+    let fields: Vec<String> = obj.keys().cloned().collect();
+    let op = match serde_json::from_value::<Op>(v) {
+        Ok(op) => op,
+        Err(e) => return (Some(id), bad(format!("{e}; see `offline-im schema`"))),
+    };
+    // serde ignores unknown fields on a variant without fields (`observe`),
+    // even with `deny_unknown_fields`: compare with the fields the op has.
+    let known = serde_json::to_value(&op).unwrap_or(Value::Null);
+    if let Some(extra) = fields.iter().find(|f| known.get(f.as_str()).is_none()) {
+        let expected = std::iter::once("id")
+            .chain(
+                known
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k.as_str()),
+            )
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return (
+            Some(id),
+            bad(format!(
+                "found the field `{extra}` in a `{}` request, expected only {expected}",
+                op.name()
+            )),
+        );
     }
+    (Some(id), op.check().map(|()| op))
 }
 
 /// How an implementation failed to speak the protocol (exit code 3).
@@ -403,12 +515,13 @@ pub enum Fault {
 pub fn decode_answer(line: &str, id: u64, op: &Op) -> Result<Answer, Fault> {
     let opname = op.to_string();
     let shown = || truncate(line, 300);
-    let v: Value = serde_json::from_str(line).map_err(|e| Fault::NotJson {
+    let mut v: Value = serde_json::from_str(line).map_err(|e| Fault::NotJson {
         id,
         op: opname.clone(),
         error: e.to_string(),
         line: shown(),
     })?;
+    whole_numbers_as_integers(&mut v);
     let field = |name: &'static str, expected: &'static str| Fault::BadField {
         id,
         op: opname.clone(),
@@ -508,17 +621,16 @@ pub trait Implementation {
     fn observe(&mut self) -> Answer;
 }
 
-/// Dispatches one op to the trait method of the same name.
+/// Dispatches one op to the trait method of the same name, after the
+/// checks of `Op::check`: an op the schema rejects is `bad_request` and
+/// reaches no method.
 pub fn call(imp: &mut (impl Implementation + ?Sized), op: &Op) -> Answer {
+    op.check()?;
     match op {
-        Op::Hello { protocol } if protocol == PROTOCOL => Ok(serde_json::json!({
+        Op::Hello { .. } => Ok(serde_json::json!({
             "protocol": PROTOCOL,
             "implementation": imp.name(),
         })),
-        Op::Hello { protocol } => Err(Rejection::new(
-            ErrorCode::BadRequest,
-            format!("found protocol `{protocol}`, expected `{PROTOCOL}`"),
-        )),
         Op::Reset { deployment } => imp.reset(deployment),
         Op::Send { from, to, body } => imp.send(from, to, body),
         Op::SignIn { user, presence } => imp.sign_in(user, presence),

@@ -7,19 +7,20 @@
 //!   the event made due at that instant, in its fixed order. `advance` is
 //!   `settle_until` alone. No rule lives here.
 //! - `serve` answers every line, in order, and never panics on input: a
-//!   line that is not a request gets a `bad_request` answer.
+//!   line that is not a request, an empty or blank one included, gets a
+//!   `bad_request` answer.
 //!
 //! What it deliberately does not do: keep the decision log (the protocol
 //! does not carry it), or read anything but its input.
 
 use super::protocol::{
-    Answer, ErrorCode, Implementation, LINE_BYTES_MAX, Rejection, call, decode_request, done,
-    encode_answer,
+    Answer, ErrorCode, Implementation, LINE_BYTES_MAX, Op, Rejection, call, decode_request, done,
+    encode_answer, parse_presence, whole_numbers_as_integers,
 };
 use crate::formats::report;
 use crate::formats::scenario;
 use crate::rules::cmdlets;
-use crate::rules::domain::{Deployment, OrgId, Presence, TO_MS, UserId};
+use crate::rules::domain::{Deployment, OrgId, UserId};
 use crate::rules::world::{Event, Outcome, StepError, World};
 use serde_json::Value;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
@@ -102,22 +103,13 @@ fn org(d: &Deployment, name: &str) -> Result<OrgId, Rejection> {
     })
 }
 
-fn presence(name: &str) -> Result<Presence, Rejection> {
-    Presence::parse(name).ok_or_else(|| {
-        Rejection::new(
-            ErrorCode::UnknownName,
-            format!(
-                "found the unknown presence `{name}`, expected one of {}",
-                crate::rules::domain::join_names(Presence::ALL.iter().map(|p| p.name()))
-            ),
-        )
-    })
-}
-
 /// Loads a deployment in the models/ form by wrapping it in a scenario, so
 /// that `reset` and the scenario loader accept exactly the same tables.
 pub fn load_deployment(deployment: &Value) -> Result<scenario::Scenario, Rejection> {
     let bad = |m: String| Rejection::new(ErrorCode::BadDeployment, m);
+    let mut deployment = deployment.clone();
+    whole_numbers_as_integers(&mut deployment);
+    let deployment = &deployment;
     if let Some(users) = deployment.get("users").and_then(Value::as_array) {
         for (i, u) in users.iter().enumerate() {
             for key in ["signed_in", "presence"] {
@@ -207,10 +199,11 @@ impl Implementation for Reference {
     }
 
     fn sign_in(&mut self, u: &str, p: &str) -> Answer {
+        let presence = parse_presence(p)?;
         self.simple(|d| {
             Ok(Event::SignIn {
                 user: user(d, u)?,
-                presence: presence(p)?,
+                presence,
             })
         })
     }
@@ -220,10 +213,11 @@ impl Implementation for Reference {
     }
 
     fn set_presence(&mut self, u: &str, p: &str) -> Answer {
+        let presence = parse_presence(p)?;
         self.simple(|d| {
             Ok(Event::SetPresence {
                 user: user(d, u)?,
-                presence: presence(p)?,
+                presence,
             })
         })
     }
@@ -259,12 +253,11 @@ impl Implementation for Reference {
     }
 
     fn advance(&mut self, to_ms: u64) -> Answer {
+        // The clock's upper bound (DEC-050's `to_ms` range, CONF-013) is the
+        // op's own check, so that no time the rule book computes from the
+        // clock can overflow; past it, the request is `bad_request`.
+        Op::Advance { to_ms }.check()?;
         let world = self.world.as_mut().ok_or_else(no_deployment)?;
-        // The clock's upper bound (DEC-050), so that no time the rule book
-        // computes from it can overflow.
-        TO_MS
-            .check(to_ms.into())
-            .map_err(|e| Rejection::new(ErrorCode::Rejected, e.to_string()))?;
         if to_ms < world.state.clock_ms {
             return Err(Rejection::new(
                 ErrorCode::Rejected,
@@ -286,9 +279,12 @@ impl Implementation for Reference {
 }
 
 /// Speaks `offline-im/1` on `input` and `output` until `input` ends:
-/// one answer line per request line, in order. Output is flushed whenever
-/// no further request is already buffered, so a pipelining client and a
-/// lock-step client are both served promptly.
+/// one answer line per request line, in order (CONF-001). A line is the
+/// bytes up to the next LF, or up to the end of the input when no LF
+/// follows; its content, without the LF, is one request. Every line is
+/// answered, an empty or blank one too (it is not JSON). Output is flushed
+/// whenever no further request is already buffered, so a pipelining client
+/// and a lock-step client are both served promptly.
 pub fn serve(
     imp: &mut (impl Implementation + ?Sized),
     input: impl Read,
@@ -305,10 +301,12 @@ pub fn serve(
         if n == 0 {
             return out.flush();
         }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
         let answer_line = if line.len() > LINE_BYTES_MAX {
-            // Discard the rest of the overlong line before answering it.
-            let mut rest = Vec::new();
-            reader.read_until(b'\n', &mut rest)?;
+            // Skip the rest of the overlong line, unread, before answering it.
+            reader.skip_until(b'\n')?;
             encode_answer(
                 None,
                 &Err(Rejection::new(
@@ -318,9 +316,8 @@ pub fn serve(
             )
         } else {
             match std::str::from_utf8(&line) {
-                Ok(text) if text.trim().is_empty() => continue,
                 Ok(text) => {
-                    let (id, op) = decode_request(text.trim_end());
+                    let (id, op) = decode_request(text);
                     encode_answer(id, &op.and_then(|op| call(imp, &op)))
                 }
                 Err(e) => encode_answer(

@@ -819,8 +819,8 @@ impl Deployment {
     }
 
     /// Finds a user by display name or SIP address (with or without the
-    /// `sip:` prefix), case-insensitively, as `Grant-CsClientPolicy
-    /// -Identity` accepts them.
+    /// `sip:` prefix, itself in any case), ASCII case-insensitively, as
+    /// `Grant-CsClientPolicy -Identity` accepts them.
     pub fn find_user(&self, identity: &str) -> Option<UserId> {
         // The `sip:` scheme is matched like every other name (DEC-035):
         // case-insensitively in ASCII, so `Sip:` is a prefix too.
