@@ -37,24 +37,17 @@ fn serve_lines(lines: &[String]) -> Vec<Value> {
     serve_bytes(&input)
 }
 
-/// `(id, code)` of an answer; the code is `null` for `ok: true`.
-fn id_code(a: &Value) -> (Value, Value) {
-    (
-        a["id"].clone(),
-        a.get("code").cloned().unwrap_or(Value::Null),
-    )
-}
-
-fn bad(id: Value) -> (Value, Value) {
-    (id, json!("bad_request"))
-}
-
-fn ok(id: u64) -> (Value, Value) {
-    (json!(id), Value::Null)
-}
-
-fn code(id: u64, code: &str) -> (Value, Value) {
-    (json!(id), json!(code))
+/// The answers in short: `id:code` each (`id:ok` for `ok: true`), joined
+/// by spaces, with `null` for an answer without an id.
+fn summary(answers: &[Value]) -> String {
+    answers
+        .iter()
+        .map(|a| {
+            let code = a.get("code").and_then(Value::as_str).unwrap_or("ok");
+            format!("{}:{code}", a["id"])
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn schema() -> &'static Value {
@@ -110,17 +103,11 @@ fn reset_line(deployment: &Value) -> String {
 #[test]
 fn conf_001_a_blank_line_is_answered_bad_request_with_id_null() {
     let input = b"\n \n\t\n\r\n \t\r \n{\"id\":6,\"op\":\"observe\"}\n";
-    let answers: Vec<_> = serve_bytes(input).iter().map(id_code).collect();
+    let answers = summary(&serve_bytes(input));
     assert_eq!(
         answers,
-        vec![
-            bad(Value::Null),
-            bad(Value::Null),
-            bad(Value::Null),
-            bad(Value::Null),
-            bad(Value::Null),
-            code(6, "no_deployment"),
-        ]
+        "null:bad_request null:bad_request null:bad_request null:bad_request \
+         null:bad_request 6:no_deployment"
     );
     let first = &serve_bytes(b"\n")[0];
     assert!(
@@ -157,19 +144,11 @@ fn conf_001_a_line_is_its_bytes_before_the_lf() {
         input.push(b'\n');
     }
     input.extend_from_slice(b"{\"id\":8,\"op\":\"observe\"}");
-    let answers: Vec<_> = serve_bytes(&input).iter().map(id_code).collect();
+    let answers = summary(&serve_bytes(&input));
     assert_eq!(
         answers,
-        vec![
-            code(1, "no_deployment"),
-            code(2, "no_deployment"),
-            bad(Value::Null),
-            bad(Value::Null),
-            bad(Value::Null),
-            code(6, "no_deployment"),
-            bad(Value::Null),
-            code(8, "no_deployment"),
-        ]
+        "1:no_deployment 2:no_deployment null:bad_request null:bad_request \
+         null:bad_request 6:no_deployment null:bad_request 8:no_deployment"
     );
 }
 
@@ -218,10 +197,10 @@ fn conf_001_an_extra_field_is_bad_request_on_every_op_observe_included() {
         r#"{"id":3,"op":"sign_out","user":"Tony Smith","verbose":true}"#.into(),
         r#"{"id":4,"op":"observe"}"#.into(),
     ];
-    let answers: Vec<_> = serve_lines(&lines).iter().map(id_code).collect();
+    let answers = summary(&serve_lines(&lines));
     assert_eq!(
         answers,
-        vec![bad(json!(1)), ok(0), bad(json!(2)), bad(json!(3)), ok(4)]
+        "1:bad_request 0:ok 2:bad_request 3:bad_request 4:ok"
     );
 }
 
@@ -251,20 +230,12 @@ fn conf_001_json_strictness_is_the_references() {
         nested(127),
         nested(128),
     ];
-    let answers: Vec<_> = serve_lines(&lines).iter().map(id_code).collect();
+    let answers = summary(&serve_lines(&lines));
     assert_eq!(
         answers,
-        vec![
-            code(2, "no_deployment"),
-            code(3, "no_deployment"),
-            bad(Value::Null),
-            bad(Value::Null),
-            code(6, "no_deployment"),
-            bad(Value::Null),
-            code(8, "no_deployment"),
-            bad(json!(9)),
-            bad(Value::Null),
-        ]
+        "2:no_deployment 3:no_deployment null:bad_request null:bad_request \
+         6:no_deployment null:bad_request 8:no_deployment 9:bad_request \
+         null:bad_request"
     );
 }
 
@@ -276,76 +247,27 @@ fn conf_001_json_strictness_is_the_references() {
 /// `unknown_name` after `reset` and `no_deployment` before.
 #[test]
 fn conf_003_names_match_in_ascii_case_only() {
-    let req = |id: u64, op: &str, fields: Value| {
-        let mut v = fields;
-        v["id"] = json!(id);
-        v["op"] = json!(op);
-        v.to_string()
-    };
-    let lines = [
-        req(
-            1,
-            "sign_in",
-            json!({ "user": "Tony Smith", "presence": "sleepy" }),
-        ),
-        reset_line(&server_first()),
-        req(
-            2,
-            "sign_in",
-            json!({ "user": "TONY SMITH", "presence": "DO-NOT-DISTURB" }),
-        ),
-        req(
-            3,
-            "set_presence",
-            json!({ "user": "sip:TONY@contoso.COM", "presence": "Available" }),
-        ),
-        req(
-            4,
-            "set_presence",
-            json!({ "user": "Sip:tony@contoso.com", "presence": "bE-rIgHt-BaCk" }),
-        ),
-        req(
-            5,
-            "set_presence",
-            json!({ "user": "tony@CONTOSO.com", "presence": "be-right-bac\u{212a}" }),
-        ),
-        req(
-            6,
-            "set_presence",
-            json!({ "user": "Tony Smith", "presence": "bu\u{17f}y" }),
-        ),
-        req(
-            7,
-            "set_presence",
-            json!({ "user": "Tony Smith", "presence": "sleepy" }),
-        ),
-        req(
-            8,
-            "set_presence",
-            json!({ "user": "Tony \u{17f}mith", "presence": "busy" }),
-        ),
-        req(9, "ews_down", json!({ "org": "CONTOSO" })),
-        req(10, "ews_up", json!({ "org": "\u{212a}ontoso" })),
-        req(11, "observe", json!({})),
-    ];
+    let lines: Vec<String> = [
+        r#"{"id":1,"op":"sign_in","user":"Tony Smith","presence":"sleepy"}"#,
+        &reset_line(&server_first()),
+        r#"{"id":2,"op":"sign_in","user":"TONY SMITH","presence":"DO-NOT-DISTURB"}"#,
+        r#"{"id":3,"op":"set_presence","user":"sip:TONY@contoso.COM","presence":"Available"}"#,
+        r#"{"id":4,"op":"set_presence","user":"Sip:tony@contoso.com","presence":"bE-rIgHt-BaCk"}"#,
+        r#"{"id":5,"op":"set_presence","user":"tony@CONTOSO.com","presence":"be-right-bac\u212a"}"#,
+        r#"{"id":6,"op":"set_presence","user":"Tony Smith","presence":"bu\u017fy"}"#,
+        r#"{"id":7,"op":"set_presence","user":"Tony Smith","presence":"sleepy"}"#,
+        r#"{"id":8,"op":"set_presence","user":"Tony \u017fmith","presence":"busy"}"#,
+        r#"{"id":9,"op":"ews_down","org":"CONTOSO"}"#,
+        r#"{"id":10,"op":"ews_up","org":"\u212aontoso"}"#,
+        r#"{"id":11,"op":"observe"}"#,
+    ]
+    .map(String::from)
+    .to_vec();
     let answers = serve_lines(&lines);
-    let summary: Vec<_> = answers.iter().map(id_code).collect();
     assert_eq!(
-        summary,
-        vec![
-            bad(json!(1)),
-            ok(0),
-            ok(2),
-            ok(3),
-            ok(4),
-            bad(json!(5)),
-            bad(json!(6)),
-            bad(json!(7)),
-            code(8, "unknown_name"),
-            ok(9),
-            code(10, "unknown_name"),
-            ok(11),
-        ]
+        summary(&answers),
+        "1:bad_request 0:ok 2:ok 3:ok 4:ok 5:bad_request 6:bad_request 7:bad_request \
+         8:unknown_name 9:ok 10:unknown_name 11:ok"
     );
     assert_eq!(
         answers[11]["result"]["users"][0]["presence"], "be-right-back",
@@ -361,12 +283,10 @@ fn conf_003_names_match_in_ascii_case_only() {
 /// and `live` (a fallback).
 #[test]
 fn conf_003_a_fallback_reason_rides_on_a_live_route() {
-    let corpus = conformance::corpus().expect("the corpus loads");
-    let entry = corpus
-        .iter()
-        .find(|c| c.scenario.file == "models/do-not-disturb-incapable-client.toml")
-        .expect("the scenario is in the corpus");
-    let case = conformance::scenario_case(entry);
+    let file = "models/do-not-disturb-incapable-client.toml";
+    let text = include_str!("../models/do-not-disturb-incapable-client.toml");
+    let entry = conformance::corpus_entry(file, text).expect("the scenario loads");
+    let case = conformance::scenario_case(&entry);
     let mut r = Reference::new();
     let routes: Vec<Value> = case
         .requests()
@@ -453,34 +373,18 @@ fn conf_013_integers_are_read_by_value_within_the_double_safe_range() {
     .iter()
     .map(|id| observe(id))
     .collect();
-    let answers: Vec<_> = serve_lines(&lines).iter().map(id_code).collect();
-    let nd = |id: u64| code(id, "no_deployment");
+    let answers = summary(&serve_lines(&lines));
+    // 9007199254740991.5 is a tie between 2^53 − 1 and 2^53 and rounds to
+    // the even one, 2^53: out of range. The two ties above 2^52 round to
+    // the even neighbour too, one down and one up. serde_json promises
+    // correct rounding with its `float_roundtrip` feature.
     assert_eq!(
         answers,
-        vec![
-            nd(ID_MAX),
-            bad(Value::Null),
-            bad(Value::Null),
-            bad(Value::Null),
-            bad(Value::Null),
-            nd(1),
-            nd(2),
-            nd(3),
-            nd(0),
-            nd(0),
-            nd(1),
-            // 9007199254740991.5 is a tie between 2^53 − 1 and 2^53, and
-            // rounds to the even one, 2^53: out of range. So do the two
-            // ties above 2^52, down and up (serde_json's default parser,
-            // without `float_roundtrip`, is not always correctly rounded).
-            bad(Value::Null),
-            nd(1 << 52),
-            nd((1 << 52) + 2),
-            bad(Value::Null),
-            bad(Value::Null),
-            bad(Value::Null),
-            bad(Value::Null),
-        ]
+        "9007199254740991:no_deployment null:bad_request null:bad_request \
+         null:bad_request null:bad_request 1:no_deployment 2:no_deployment \
+         3:no_deployment 0:no_deployment 0:no_deployment 1:no_deployment \
+         null:bad_request 4503599627370496:no_deployment 4503599627370498:no_deployment \
+         null:bad_request null:bad_request null:bad_request null:bad_request"
     );
 
     let mut slow = server_first();
@@ -500,20 +404,9 @@ fn conf_013_integers_are_read_by_value_within_the_double_safe_range() {
         r#"{"id":9,"op":"observe"}"#.into(),
     ];
     let answers = serve_lines(&lines);
-    let summary: Vec<_> = answers.iter().map(id_code).collect();
     assert_eq!(
-        summary,
-        vec![
-            code(1, "bad_deployment"),
-            ok(2),
-            bad(json!(3)),
-            ok(4),
-            bad(json!(5)),
-            ok(6),
-            ok(7),
-            ok(8),
-            ok(9)
-        ]
+        summary(&answers),
+        "1:bad_deployment 2:ok 3:bad_request 4:ok 5:bad_request 6:ok 7:ok 8:ok 9:ok"
     );
     assert!(
         answers[0]["message"]
@@ -801,7 +694,11 @@ fn invalid_only_in_deployment(request: &Value) -> bool {
 fn answer_after_reset(deployment: &Value, request: &Value) -> Value {
     let answers = serve_lines(&[reset_line(deployment), request.to_string()]);
     assert_eq!(answers.len(), 2, "{request}");
-    assert_eq!(id_code(&answers[0]), ok(0), "the starting deployment loads");
+    assert_eq!(
+        summary(&answers[..1]),
+        "0:ok",
+        "the starting deployment loads"
+    );
     answers[1].clone()
 }
 
@@ -1198,7 +1095,7 @@ proptest! {
         }
         let answers = serve_lines(&lines);
         prop_assert_eq!(answers.len(), lines.len());
-        prop_assert_eq!(id_code(&answers[0]), ok(0));
+        prop_assert_eq!(summary(&answers[..1]), "0:ok");
         for (request, answer) in sent.iter().zip(&answers[1..]) {
             prop_assert!(validator().is_valid(answer), "answer {} to {}", answer, request);
             prop_assert_eq!(&answer["id"], &expected_id(request), "{} -> {}", request, answer);
