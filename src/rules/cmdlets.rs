@@ -558,6 +558,28 @@ fn policy_name(v: &Value) -> Result<Option<String>, CmdletError> {
     }
 }
 
+/// The Levenshtein distance between two names, in characters: the fewest
+/// insertions, deletions and substitutions that turn one into the other.
+///
+/// Written here rather than taken from `strsim`, which would be the 36th
+/// crate of the conformance-only build that the layout caps at 35
+/// (README.md, "Cargo features"); the names it compares are a few dozen
+/// characters, so the two-row table is all it needs.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
 /// ` (did you mean `a`?)` naming the known names closest to `typed` by
 /// Levenshtein distance, compared case-insensitively, when that distance is
 /// at most a third of the name's length; ties are all named, in table order.
@@ -566,7 +588,7 @@ fn did_you_mean<'a>(typed: &str, known: impl IntoIterator<Item = &'a str>, dash:
     let typed = typed.to_ascii_lowercase();
     let close: Vec<(usize, &str)> = known
         .into_iter()
-        .map(|k| (strsim::levenshtein(&typed, &k.to_ascii_lowercase()), k))
+        .map(|k| (edit_distance(&typed, &k.to_ascii_lowercase()), k))
         .filter(|(d, k)| 3 * d <= k.chars().count())
         .collect();
     let Some(best) = close.iter().map(|(d, _)| *d).min() else {
@@ -1224,6 +1246,18 @@ fn org_user_names(deployment: &Deployment, org: OrgId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The edit distance behind "did you mean" (DEC-019), on known pairs.
+    #[test]
+    fn edit_distance_counts_insertions_deletions_and_substitutions() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("flaw", "lawn"), 2);
+        assert_eq!(edit_distance("set-csimconfig", "set-csimconfiguration"), 7);
+        assert_eq!(edit_distance("é", "e"), 1, "characters, not bytes");
+    }
 
     #[test]
     fn parses_the_seed_commands_exactly_as_printed() {
