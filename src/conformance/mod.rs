@@ -23,6 +23,7 @@
 //! `--bench`.
 
 mod bench;
+mod generate;
 mod process;
 mod protocol;
 mod reference;
@@ -30,6 +31,7 @@ mod runner;
 mod snapshot;
 
 pub use bench::{BenchReport, LatencySummary, bench};
+pub use generate::{GenCmdlet, GenWorld, cmdlet_strategy, world_strategy};
 pub use process::Process;
 pub use protocol::{
     Answer, Driver, ErrorCode, Fault, ID_MAX, Implementation, LINE_BYTES_MAX, Op, PROTOCOL,
