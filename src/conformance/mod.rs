@@ -24,6 +24,7 @@
 
 mod bench;
 mod coverage;
+mod generate;
 mod model_cases;
 mod process;
 mod protocol;
@@ -34,6 +35,7 @@ mod swarm;
 
 pub use bench::{BenchReport, LatencySummary, bench};
 pub use coverage::Coverage;
+pub use generate::{GenCmdlet, GenWorld, cmdlet_strategy, world_strategy};
 pub use model_cases::{model_cases, reachable_outcomes};
 pub use process::Process;
 pub use protocol::{
