@@ -109,7 +109,8 @@ impl Coverage {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::conformance::coverage::Coverage;
+    use crate::rules::world::Decision;
 
     #[test]
     fn conf_016_an_outcome_counts_once_per_case_and_unexercised_ones_are_listed() {

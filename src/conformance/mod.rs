@@ -46,13 +46,13 @@ pub use protocol::{
 pub use reference::{Reference, load_deployment, serve};
 pub use runner::{
     CASES_MAX, CASES_PER_EXCHANGE, CORPUS, Case, ConformOptions, CorpusEntry, DISTINCT_MAX,
-    Difference, Found, Outcome, STEPS_MAX, Source, Totals, UnknownCase, Verdict, batched_requests,
-    check_case, check_cases, check_cases_covering, conform, conform_with_progress, corpus,
-    corpus_entry, deployment_json, diagnose, first_difference, generated_cases, hello, materialize,
-    minimize, render, scenario_case,
+    Difference, Found, GENERATED_WORLD, Outcome, STEPS_MAX, Source, Totals, UnknownCase, Verdict,
+    batched_requests, check_case, check_cases, check_cases_covering, conform,
+    conform_with_progress, corpus, corpus_entry, deployment_json, diagnose, first_difference,
+    generated_cases, hello, materialize, minimize, render, scenario_case,
 };
 pub use snapshot::{SnapshotError, snapshot_text, write_snapshots};
-pub use swarm::{GenCase, GenOp, OP_KINDS, PRESENCES, case_strategy, kind_of};
+pub use swarm::{GenCase, GenOp, GenWorldChoice, OP_KINDS, PRESENCES, case_strategy, kind_of};
 
 /// Runs the corpus and the generated cases against an in-process
 /// implementation and panics with the minimal counterexample if it differs

@@ -22,8 +22,10 @@ use super::model_cases::{model_cases, reachable_outcomes};
 use super::protocol::{
     Answer, Driver, Fault, Op, PROTOCOL, agree, answer_json, call, encode_request, truncate,
 };
-use super::reference::Reference;
-use super::swarm::{GenCase, WorldNames, case_strategy, materialize_ops};
+use super::reference::{Reference, load_deployment};
+use super::swarm::{
+    GenCase, GenWorldChoice, WorldNames, case_strategy, materialize_ops, start_sign_ins,
+};
 use crate::formats::scenario::{self, Scenario, ScenarioError};
 use crate::rules::domain::Deployment;
 use crate::rules::world::{Decision, Event};
@@ -219,21 +221,61 @@ pub fn scenario_case(entry: &CorpusEntry) -> Case {
     }
 }
 
-/// Resolves a generated case against the corpus: the world's prefix, then
-/// the drawn ops (`swarm::materialize_ops`).
+/// The `file` of a case in a generated world, which has no corpus file.
+pub const GENERATED_WORLD: &str = "a generated world";
+
+/// Resolves a generated case: the world's deployment and prefix (a corpus
+/// entry's set-up and sign-ins, or a generated world's set-up and the
+/// case's starting sign-ins), then the drawn ops (`swarm::materialize_ops`).
 pub fn materialize(corpus: &[CorpusEntry], origin: &str, g: &GenCase) -> Case {
-    let entry = &corpus[g.world % corpus.len()];
-    let names = WorldNames {
-        deployment: &entry.scenario.deployment,
-        admin: &entry.admin,
-    };
-    let mut ops = entry.prefix.clone();
-    ops.extend(materialize_ops(&names, g, 0));
-    Case {
-        origin: origin.to_string(),
-        file: entry.scenario.file.clone(),
-        deployment: entry.deployment.clone(),
-        ops,
+    match &g.world {
+        GenWorldChoice::Corpus(i) => {
+            let entry = &corpus[i % corpus.len()];
+            let names = WorldNames {
+                deployment: &entry.scenario.deployment,
+                admin: &entry.admin,
+            };
+            let mut ops = entry.prefix.clone();
+            ops.extend(materialize_ops(&names, g, 0));
+            Case {
+                origin: origin.to_string(),
+                file: entry.scenario.file.clone(),
+                deployment: entry.deployment.clone(),
+                ops,
+            }
+        }
+        GenWorldChoice::Generated(world) => {
+            let deployment = world.deployment();
+            let setup = world.setup();
+            let mut ops = setup.clone();
+            ops.extend(start_sign_ins(&world.user_names(), &g.start));
+            // Every generated deployment loads (generate.rs's tests); were
+            // one not to, the case is its `reset` alone, which both sides
+            // must answer `bad_deployment`.
+            if let Ok(loaded) = load_deployment(&deployment) {
+                let admin: Vec<(String, String)> = setup
+                    .into_iter()
+                    .chain(g.cmdlets.iter().map(|c| c.resolve(world)))
+                    .filter_map(|op| match op {
+                        Op::Admin { org, command } => Some((org, command)),
+                        _ => None,
+                    })
+                    .collect();
+                let names = WorldNames {
+                    deployment: &loaded.deployment,
+                    admin: &admin,
+                };
+                ops.extend(materialize_ops(&names, g, 0));
+            } else {
+                ops.clear();
+            }
+            Case {
+                origin: origin.to_string(),
+                file: GENERATED_WORLD.to_string(),
+                deployment,
+                ops,
+            }
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 //! What it deliberately does not do: compute an expected answer. It only
 //! draws requests; the reference answers them.
 
+use super::generate::{GenCmdlet, GenWorld, cmdlet_strategy, world_strategy};
 use super::protocol::Op;
 use crate::rules::domain::Deployment;
 use proptest::prelude::*;
@@ -70,12 +71,31 @@ pub struct GenOp {
     pub c: u8,
 }
 
+/// The world a generated case runs in.
+#[derive(Clone, Debug)]
+pub enum GenWorldChoice {
+    /// A generated deployment and set-up (CONF-018). First, so that
+    /// shrinking moves towards it and ends at the minimal world.
+    Generated(GenWorld),
+    /// A corpus entry's deployment and set-up, modulo the corpus size.
+    Corpus(usize),
+}
+
+/// The most cmdlets a case draws for its `admin` ops in a generated world,
+/// besides the world's own set-up.
+pub const CASE_CMDLETS_MAX: usize = 4;
+
 /// A drawn case before its names are resolved.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct GenCase {
-    /// The corpus entry whose world the case runs in, modulo the corpus
-    /// size.
-    pub world: usize,
+    /// The world the case runs in.
+    pub world: GenWorldChoice,
+    /// In a generated world, who is signed in when the ops start: user `i`
+    /// signs in with `PRESENCES[start[i]]`, or stays signed out past the
+    /// last presence. All zero, the simplest, is everyone Available.
+    pub start: [u8; 4],
+    /// In a generated world, more commands its `admin` ops may run.
+    pub cmdlets: Vec<GenCmdlet>,
     /// The case's own op mix (swarm testing): one weight per `OP_KINDS`
     /// entry. All zero means all equal.
     pub weights: [u8; OP_KINDS.len()],
@@ -105,16 +125,38 @@ fn gen_op() -> impl Strategy<Value = GenOp> {
 /// The strategy of generated cases over `worlds` worlds with up to `steps`
 /// ops each.
 pub fn case_strategy(worlds: usize, steps: usize) -> impl Strategy<Value = GenCase> {
+    let world = prop_oneof![
+        world_strategy().prop_map(GenWorldChoice::Generated),
+        (0..worlds.max(1)).prop_map(GenWorldChoice::Corpus),
+    ];
     (
-        0..worlds.max(1),
+        world,
+        proptest::array::uniform4(0..=PRESENCES.len() as u8),
+        proptest::collection::vec(cmdlet_strategy(), 0..=CASE_CMDLETS_MAX),
         proptest::array::uniform10(0..=WEIGHT_MAX),
         proptest::collection::vec(gen_op(), 0..=steps),
     )
-        .prop_map(|(world, weights, ops)| GenCase {
+        .prop_map(|(world, start, cmdlets, weights, ops)| GenCase {
             world,
+            start,
+            cmdlets,
             weights,
             ops,
         })
+}
+
+/// The sign-ins that start a generated world's case, per `GenCase::start`.
+pub fn start_sign_ins(user_names: &[String], start: &[u8; 4]) -> Vec<Op> {
+    user_names
+        .iter()
+        .zip(start)
+        .filter_map(|(user, p)| {
+            PRESENCES.get(usize::from(*p)).map(|presence| Op::SignIn {
+                user: user.clone(),
+                presence: presence.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The kind a roll picks under `weights`: walks the cumulative weights, so
@@ -212,7 +254,7 @@ pub fn materialize_ops(names: &WorldNames<'_>, g: &GenCase, mut clock_ms: u64) -
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::conformance::swarm::{OP_KINDS, kind_of};
 
     /// A kind of weight 0 is never picked, and every kind with a weight is.
     #[test]
