@@ -38,5 +38,28 @@ fn conform(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, conform);
+/// A whole default `conform` run against `offline-im serve`: the corpus,
+/// the model-based cases and the default generated cases, compared step by
+/// step with the in-process reference. The target is at most 30 s on two
+/// cores (BENCHMARKS.md, CONF-009).
+fn default_run(c: &mut Criterion) {
+    let corpus = conformance::corpus().expect("the embedded corpus loads");
+    let serve = format!("{} serve", env!("CARGO_BIN_EXE_offline-im"));
+    let mut group = c.benchmark_group("conform");
+    group.sample_size(10);
+    group.bench_function("default_run_against_serve", |b| {
+        b.iter(|| {
+            let mut p = Process::spawn(&serve, Duration::from_secs(10)).expect("serve starts");
+            let outcome = conformance::conform(&mut p, &corpus, &ConformOptions::default())
+                .expect("the default options name no case");
+            assert!(
+                matches!(outcome, conformance::Outcome::Conforms { .. }),
+                "the reference differs from itself"
+            );
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, conform, default_run);
 criterion_main!(benches);

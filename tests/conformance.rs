@@ -86,7 +86,7 @@ fn conf_009_the_reference_conforms_over_the_pipe() {
     assert_eq!(code, 0, "{out}{err}");
     let corpus = conformance::CORPUS.len();
     assert!(
-        out.contains(&format!("{corpus} corpus cases and 300 generated cases")),
+        out.contains(&format!("({corpus} corpus, ")) && out.contains(" 300 generated;"),
         "{out}"
     );
 }
@@ -171,7 +171,17 @@ fn conf_012_every_wrong_implementation_is_caught() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (again, out_again, _) = cli(&args);
         assert_eq!(again, 1, "{fault}: the replay passed");
-        assert_eq!(out_again, out, "{fault}: the replay differs");
+        // The replay runs one case, so its totals differ; the difference
+        // itself, from its heading on, is the same bytes.
+        let detail = |text: &str| {
+            text.split_once("\ndifference 1 of ")
+                .map(|(_, d)| d.to_string())
+        };
+        assert_eq!(
+            detail(&out_again),
+            detail(&out),
+            "{fault}: the replay differs"
+        );
     }
 }
 
@@ -213,10 +223,10 @@ fn conf_009_generated_cases_catch_and_shrink() {
     let corpus = conformance::corpus().expect("the corpus loads");
     let mut wrong = wrong_implementations::wrong("out-of-order").expect("a known fault");
     let opts = ConformOptions {
-        cases: 400,
+        cases: 2000,
         seed: 7,
         steps: 16,
-        only: None,
+        ..ConformOptions::default()
     };
     // Skip the corpus: find the first generated case that catches it.
     let mut caught = None;
@@ -226,11 +236,9 @@ fn conf_009_generated_cases_catch_and_shrink() {
             ..opts.clone()
         };
         let outcome = conformance::conform(&mut wrong, &corpus, &only).expect("a known case");
-        if let Outcome::Differs {
-            case, difference, ..
-        } = outcome
-        {
-            caught = Some((case, difference));
+        if let Outcome::Differs { mut found, .. } = outcome {
+            let first = found.remove(0);
+            caught = Some((first.case, first.difference));
             break;
         }
     }
@@ -661,4 +669,98 @@ fn assert_same_as_reference(dir: &Path) {
             insta::assert_snapshot!(stem, text);
         });
     }
+}
+
+/// The figure after `label` in a report, e.g. `cases that differ: 7`.
+fn figure_after(out: &str, label: &str) -> u64 {
+    out.split(label)
+        .nth(1)
+        .and_then(|s| {
+            s.split(|c: char| !c.is_ascii_digit())
+                .find(|w| !w.is_empty())
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no figure after `{label}` in\n{out}"))
+}
+
+/// CONF-016: `--keep-going` runs every case and ends with totals; each
+/// distinct difference is shrunk and printed once with its replay line; and
+/// the same options give the same bytes, coverage table included.
+#[test]
+fn conf_016_keep_going_reports_totals_and_each_distinct_difference_once() {
+    let binary = wrong_implementations();
+    let command = format!("{} dnd-ignored", binary.display());
+    let args = [
+        "conform",
+        "--impl",
+        &command,
+        "--keep-going",
+        "--cases",
+        "64",
+        "--coverage",
+    ];
+    let (code, out, err) = cli(&args);
+    assert_eq!(code, 1, "{out}{err}");
+    let run = figure_after(&out, "cases run: ");
+    let corpus = conformance::CORPUS.len() as u64;
+    assert!(run >= corpus + 64, "not every case ran: {run}\n{out}");
+    let differ = figure_after(&out, "cases that differ: ");
+    let distinct = out.matches("\ndifference ").count() as u64;
+    assert!(distinct >= 1, "{out}");
+    assert!(
+        differ > distinct,
+        "{differ} differing cases should share fewer distinct differences than {distinct}\n{out}"
+    );
+    assert_eq!(out.matches("\nreplay: ").count() as u64, distinct, "{out}");
+    let mut signatures: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("difference "))
+        .filter_map(|l| l.split_once("): ").map(|(_, s)| s))
+        .collect();
+    let listed = signatures.len();
+    signatures.sort_unstable();
+    signatures.dedup();
+    assert_eq!(
+        signatures.len(),
+        listed,
+        "a difference printed twice\n{out}"
+    );
+    assert!(out.contains("\ncoverage: "), "{out}");
+    let (_, again, _) = cli(&args);
+    assert_eq!(again, out, "the same options gave different bytes");
+
+    // Without `--keep-going` the run stops at the first difference.
+    let (code, first, _) = cli(&["conform", "--impl", &command, "--cases", "64"]);
+    assert_eq!(code, 1);
+    assert_eq!(first.matches("\ndifference ").count(), 1, "{first}");
+    assert_eq!(figure_after(&first, "cases that differ: "), 1, "{first}");
+}
+
+/// CONF-009: `--only` runs one source and `--no-corpus` leaves the corpus
+/// out; the totals say which cases ran.
+#[test]
+fn conf_009_only_and_no_corpus_select_the_sources() {
+    let serve = serve_command();
+    let (code, out, err) = cli(&["conform", "--impl", &serve, "--only", "corpus"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let corpus = conformance::CORPUS.len();
+    assert!(
+        out.contains(&format!("({corpus} corpus, 0 model-based, 0 generated;")),
+        "{out}"
+    );
+    let (code, out, err) = cli(&["conform", "--impl", &serve, "--no-corpus", "--cases", "10"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("(0 corpus, ") && out.contains(", 10 generated;"),
+        "{out}"
+    );
+    let (code, _, err) = cli(&[
+        "conform",
+        "--impl",
+        &serve,
+        "--no-corpus",
+        "--only",
+        "model",
+    ]);
+    assert_eq!(code, 2, "--no-corpus and --only conflict: {err}");
 }

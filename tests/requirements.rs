@@ -338,6 +338,42 @@ fn oim_013_every_decision_is_in_the_etl_like_trace_with_its_reason() {
     );
 }
 
+/// OIM-013's trace lines each carry a decision outcome: the same decision
+/// with names, ids and times taken out, which the conformance kit counts.
+/// Kept only when asked for, so the model checker pays nothing.
+#[test]
+fn oim_013_every_trace_line_has_a_decision_outcome_kept_only_on_request() {
+    let (_, mut quiet) = world(BASE);
+    send(&mut quiet, TONY, KEN);
+    quiet.settle_until(200_000).unwrap();
+    assert!(quiet.decisions.is_empty(), "outcomes kept without asking");
+
+    let (_, mut w) = world(BASE);
+    w.keep_decisions = true;
+    let trace_before = w.trace.len();
+    send(&mut w, TONY, KEN);
+    let rejected = w.apply(&Event::SignOut { user: KEN });
+    assert!(rejected.is_err(), "Ken is not signed in");
+    w.settle_until(200_000).unwrap();
+    let keys: Vec<String> = w.decisions.iter().map(|d| d.key()).collect();
+    assert_eq!(
+        keys,
+        [
+            "dispatch/route/offline/signed-out",
+            "precondition/sign-out/rejected",
+            "spooler/pickup/sent",
+            "exchange/create-item/delivered/IM.Note.MissedConversation",
+            "exchange/sender-copy/saved",
+            "spooler/response/confirmed",
+        ]
+    );
+    assert_eq!(
+        w.decisions.len(),
+        w.trace.len() - trace_before + 1,
+        "one outcome per trace line, and one for the rejected sign-out"
+    );
+}
+
 #[test]
 fn oim_014_drafts_fill_up_only_for_old_clients_with_on_premises_mailboxes() {
     let mut w = tony_with("c2r", "16.0.6920.1000", "on-premises", "2016-06-13");

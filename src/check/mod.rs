@@ -280,6 +280,8 @@ impl CheckModel {
             state: s.world.clone(),
             trace: Vec::new(),
             keep_trace: false,
+            decisions: Vec::new(),
+            keep_decisions: false,
         };
         w.drain().ok()?;
         Some(w.state)

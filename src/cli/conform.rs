@@ -6,7 +6,7 @@
 //! (flags, an unknown `--case`), 3 an implementation fault.
 
 use super::exit::{EXIT_BAD_INPUT, EXIT_FAULT, EXIT_OK, EXIT_VIOLATION};
-use crate::conformance::{self, ConformOptions, Outcome, Process, Reference};
+use crate::conformance::{self, ConformOptions, Outcome, Process, Reference, Source};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -37,6 +37,43 @@ pub struct ConformArgs {
     /// reference served over the same kind of pipe.
     #[arg(long)]
     pub bench: bool,
+    /// Run every case and end with totals and every distinct difference,
+    /// each shrunk and printed once, instead of stopping at the first.
+    #[arg(long = "keep-going")]
+    pub keep_going: bool,
+    /// Leave out the hand-written corpus: run the model-based and the
+    /// generated cases alone.
+    #[arg(long = "no-corpus", conflicts_with = "only")]
+    pub no_corpus: bool,
+    /// Run one source alone: the corpus, the model-based cases or the
+    /// generated cases.
+    #[arg(long, value_enum)]
+    pub only: Option<SourceArg>,
+    /// Print every decision outcome with the number of cases that took it,
+    /// and the reachable ones that no case took.
+    #[arg(long)]
+    pub coverage: bool,
+}
+
+/// The case sources `--only` names (CONF-009).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceArg {
+    /// The hand-written scenarios of models/.
+    Corpus,
+    /// The committed model-based cases.
+    Model,
+    /// The cases drawn from the seed.
+    Generated,
+}
+
+impl SourceArg {
+    fn source(self) -> Source {
+        match self {
+            SourceArg::Corpus => Source::Corpus,
+            SourceArg::Model => Source::Model,
+            SourceArg::Generated => Source::Generated,
+        }
+    }
 }
 
 /// The flags of `snapshot`.
@@ -107,12 +144,27 @@ pub fn conform(args: ConformArgs, out: &mut dyn Write, err: &mut dyn Write) -> u
         seed: args.seed,
         steps: usize::from(args.steps),
         only: args.case.clone(),
+        sources: match args.only {
+            Some(only) => vec![only.source()],
+            None if args.no_corpus => vec![Source::Model, Source::Generated],
+            None => Source::ALL.to_vec(),
+        },
+        keep_going: args.keep_going,
     };
     let timeout = Duration::from_millis(args.timeout_ms);
     let mut stderr_tail = Vec::new();
     let outcome = match Process::spawn(&args.implementation, timeout) {
         Ok(mut p) => {
-            let outcome = conformance::conform(&mut p, &corpus, &opts);
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template("{pos}/{len} cases {wide_bar} {elapsed}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let outcome =
+                conformance::conform_with_progress(&mut p, &corpus, &opts, &mut |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                });
+            bar.finish_and_clear();
             if let Ok(Outcome::Fault { .. }) = &outcome {
                 stderr_tail = p.stderr_tail();
             }
@@ -133,12 +185,14 @@ pub fn conform(args: ConformArgs, out: &mut dyn Write, err: &mut dyn Write) -> u
     // A fault in a pipelined batch, or in `hello`, is not pinned to one
     // case; its replay is the whole (deterministic) run.
     let replay = |origin: &str| {
-        let case =
-            if origin.starts_with("gen:") && !origin.contains(' ') || origin.ends_with(".toml") {
-                format!(" --case {}", shell_quote(origin))
-            } else {
-                String::new()
-            };
+        let case = if (origin.starts_with("gen:") || origin.starts_with("model:"))
+            && !origin.contains(' ')
+            || origin.ends_with(".toml")
+        {
+            format!(" --case {}", shell_quote(origin))
+        } else {
+            String::new()
+        };
         format!(
             "{SELF_COMMAND} conform --impl {} --seed {} --cases {} --steps {} --timeout-ms {}{case}",
             shell_quote(&args.implementation),
@@ -148,12 +202,16 @@ pub fn conform(args: ConformArgs, out: &mut dyn Write, err: &mut dyn Write) -> u
             args.timeout_ms,
         )
     };
-    let (code, replay) = match &outcome {
-        Outcome::Conforms { .. } => (EXIT_OK, None),
-        Outcome::Differs { case, .. } => (EXIT_VIOLATION, Some(replay(&case.origin))),
-        Outcome::Fault { origin, .. } => (EXIT_FAULT, Some(replay(origin))),
+    let code = match &outcome {
+        Outcome::Conforms { .. } => EXIT_OK,
+        Outcome::Differs { .. } => EXIT_VIOLATION,
+        Outcome::Fault { .. } => EXIT_FAULT,
     };
-    let _ = write!(out, "{}", conformance::render(&outcome, replay.as_deref()));
+    let _ = write!(
+        out,
+        "{}",
+        conformance::render(&outcome, &replay, args.coverage)
+    );
     if !stderr_tail.is_empty() {
         let _ = writeln!(
             out,

@@ -23,18 +23,25 @@
 //! `--bench`.
 
 mod bench;
+mod coverage;
 mod edge;
+mod generate;
+mod model_cases;
 mod process;
 mod protocol;
 mod reference;
 mod runner;
 mod snapshot;
+mod swarm;
 
 pub use bench::{BenchReport, LatencySummary, bench};
+pub use coverage::Coverage;
 pub use edge::{
     EDGE_LINES_MAX, EdgeCase, EdgeDifference, check_edge_cases, edge_cases, edge_replay,
     render_edge_differences,
 };
+pub use generate::{GenCmdlet, GenWorld, cmdlet_strategy, world_strategy};
+pub use model_cases::{model_cases, reachable_outcomes};
 pub use process::Process;
 pub use protocol::{
     Answer, Driver, ErrorCode, Fault, ID_MAX, Implementation, LINE_BYTES_MAX, Op, PROTOCOL,
@@ -44,12 +51,14 @@ pub use protocol::{
 };
 pub use reference::{Reference, load_deployment, serve};
 pub use runner::{
-    CASES_MAX, CASES_PER_EXCHANGE, CORPUS, Case, ConformOptions, CorpusEntry, Difference, GenCase,
-    Outcome, STEPS_MAX, UnknownCase, Verdict, batched_requests, case_strategy, check_case,
-    check_cases, conform, corpus, corpus_entry, deployment_json, diagnose, first_difference,
-    generated_cases, hello, materialize, minimize, render, scenario_case,
+    CASES_MAX, CASES_PER_EXCHANGE, CORPUS, Case, ConformOptions, CorpusEntry, DISTINCT_MAX,
+    Difference, Found, Outcome, STEPS_MAX, Source, Totals, UnknownCase, Verdict, batched_requests,
+    check_case, check_cases, check_cases_covering, conform, conform_with_progress, corpus,
+    corpus_entry, deployment_json, diagnose, first_difference, generated_cases, hello, materialize,
+    minimize, render, scenario_case,
 };
 pub use snapshot::{SnapshotError, snapshot_text, write_snapshots};
+pub use swarm::{GenCase, GenOp, OP_KINDS, PRESENCES, case_strategy, kind_of};
 
 /// Runs the corpus and the generated cases against an in-process
 /// implementation and panics with the minimal counterexample if it differs
@@ -63,18 +72,13 @@ pub fn assert_conforms(imp: &mut impl Implementation, opts: &ConformOptions) {
     match conform(imp, &corpus, opts) {
         Ok(outcome @ Outcome::Conforms { .. }) => drop(outcome),
         Ok(outcome) => {
-            let replay = format!(
-                "conformance::assert_conforms(imp, &ConformOptions {{ seed: {}, cases: {}, steps: {}, only: Some({:?}.into()) }})",
-                opts.seed,
-                opts.cases,
-                opts.steps,
-                match &outcome {
-                    Outcome::Differs { case, .. } => case.origin.clone(),
-                    Outcome::Fault { origin, .. } => origin.clone(),
-                    Outcome::Conforms { .. } => String::new(),
-                }
-            );
-            panic!("{}", render(&outcome, Some(&replay)))
+            let replay = |origin: &str| {
+                format!(
+                    "conformance::assert_conforms(imp, &ConformOptions {{ seed: {}, cases: {}, steps: {}, only: Some({origin:?}.into()), ..ConformOptions::default() }})",
+                    opts.seed, opts.cases, opts.steps,
+                )
+            };
+            panic!("{}", render(&outcome, &replay, false))
         }
         Err(e) => panic!("{e}"),
     }

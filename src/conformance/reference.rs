@@ -21,7 +21,7 @@ use crate::formats::report;
 use crate::formats::scenario;
 use crate::rules::cmdlets;
 use crate::rules::domain::{Deployment, OrgId, UserId};
-use crate::rules::world::{Event, Outcome, StepError, World};
+use crate::rules::world::{Decision, Event, Outcome, SHELL_REJECTED, StepError, World};
 use serde_json::Value;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 
@@ -43,6 +43,15 @@ impl Reference {
     /// examples/) can be built as variations of the reference.
     pub fn world_mut(&mut self) -> Option<&mut World> {
         self.world.as_mut()
+    }
+
+    /// The decision outcomes of every op since the last call (or the last
+    /// `reset`), in order: what the conformance kit's coverage counts.
+    pub fn take_decisions(&mut self) -> Vec<Decision> {
+        self.world
+            .as_mut()
+            .map(|w| std::mem::take(&mut w.decisions))
+            .unwrap_or_default()
     }
 
     /// Applies the event `build` makes from the deployment, then performs
@@ -172,6 +181,7 @@ impl Implementation for Reference {
         let scenario = load_deployment(deployment)?;
         let mut world = scenario.world();
         world.keep_trace = false;
+        world.keep_decisions = true;
         self.world = Some(world);
         done()
     }
@@ -239,9 +249,18 @@ impl Implementation for Reference {
     }
 
     fn admin(&mut self, o: &str, command: &str) -> Answer {
+        let parsed = self.world.as_ref().map(|_| cmdlets::parse(command));
+        // The answer is `cmdlet` only when the organisation exists
+        // (CONF-007's order), and only then is the rejection an outcome.
+        if let (Some(Err(_)), Some(world)) = (&parsed, self.world.as_mut())
+            && world.deployment.find_org(o).is_some()
+        {
+            world.decisions.push(SHELL_REJECTED);
+        }
         let (out, _) = self.event(|d| {
             let org = org(d, o)?;
-            let parsed = cmdlets::parse(command)
+            let parsed = parsed
+                .ok_or_else(no_deployment)?
                 .map_err(|e| Rejection::new(ErrorCode::Cmdlet, e.to_string()))?;
             Ok(Event::Admin {
                 org,

@@ -17,17 +17,21 @@
 //! What it deliberately does not do: judge the reference. The reference's
 //! own invariants are the model checker's business; here it is the oracle.
 
+use super::coverage::Coverage;
+use super::model_cases::{model_cases, reachable_outcomes};
 use super::protocol::{
     Answer, Driver, Fault, Op, PROTOCOL, agree, answer_json, call, encode_request, truncate,
 };
 use super::reference::Reference;
+use super::swarm::{GenCase, WorldNames, case_strategy, materialize_ops};
 use crate::formats::scenario::{self, Scenario, ScenarioError};
 use crate::rules::domain::Deployment;
-use crate::rules::world::Event;
+use crate::rules::world::{Decision, Event};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 include!(concat!(env!("OUT_DIR"), "/corpus.rs"));
@@ -215,115 +219,16 @@ pub fn scenario_case(entry: &CorpusEntry) -> Case {
     }
 }
 
-/// One generated op, with indices that `materialize` resolves against the
-/// chosen deployment (modulo its size), so every draw is meaningful.
-#[derive(Clone, Debug)]
-pub enum GenOp {
-    Send { from: u8, to: u8, body: u8 },
-    SignIn { user: u8, presence: u8 },
-    SignOut { user: u8 },
-    SetPresence { user: u8, presence: u8 },
-    Crash { user: u8 },
-    Restart { user: u8 },
-    EwsDown { org: u8 },
-    EwsUp { org: u8 },
-    Admin { command: u8 },
-    Advance { by: u8 },
-}
-
-/// A generated case before name resolution.
-#[derive(Clone, Debug)]
-pub struct GenCase {
-    /// The corpus entry whose deployment the case runs on; `materialize` takes
-    /// it modulo the corpus size.
-    pub scenario: usize,
-    /// The drawn ops, at most `--steps` of them, before names are resolved.
-    pub ops: Vec<GenOp>,
-}
-
-/// Bodies drawn by generated sends: plain, markup, non-BMP and empty.
-const BODIES: [&str; 4] = ["hello", "<b>5 & 6</b> \"q\"", "caf\u{e9} \u{1F600}", ""];
-/// Presences drawn by generated sign-ins and changes.
-const PRESENCES: [&str; 5] = ["available", "busy", "do-not-disturb", "presenting", "away"];
-/// Clock steps drawn by generated advances: around the two-minute pickup
-/// delay (OIM-011), EWS latency and retry spacing.
-const ADVANCES_MS: [u64; 6] = [1_000, 5_000, 60_000, 119_999, 120_000, 600_000];
-
-fn gen_op() -> impl Strategy<Value = GenOp> {
-    let u = any::<u8>;
-    prop_oneof![
-        4 => (u(), u(), 0..BODIES.len() as u8).prop_map(|(from, to, body)| GenOp::Send { from, to, body }),
-        2 => (u(), 0..PRESENCES.len() as u8).prop_map(|(user, presence)| GenOp::SignIn { user, presence }),
-        1 => u().prop_map(|user| GenOp::SignOut { user }),
-        2 => (u(), 0..PRESENCES.len() as u8).prop_map(|(user, presence)| GenOp::SetPresence { user, presence }),
-        1 => u().prop_map(|user| GenOp::Crash { user }),
-        1 => u().prop_map(|user| GenOp::Restart { user }),
-        1 => u().prop_map(|org| GenOp::EwsDown { org }),
-        1 => u().prop_map(|org| GenOp::EwsUp { org }),
-        1 => u().prop_map(|command| GenOp::Admin { command }),
-        5 => (0..ADVANCES_MS.len() as u8).prop_map(|by| GenOp::Advance { by }),
-    ]
-}
-
-/// The strategy of generated cases over `scenarios` corpus entries.
-pub fn case_strategy(scenarios: usize, steps: usize) -> impl Strategy<Value = GenCase> {
-    (
-        0..scenarios.max(1),
-        proptest::collection::vec(gen_op(), 0..=steps),
-    )
-        .prop_map(|(scenario, ops)| GenCase { scenario, ops })
-}
-
-/// Resolves a generated case against the corpus.
+/// Resolves a generated case against the corpus: the world's prefix, then
+/// the drawn ops (`swarm::materialize_ops`).
 pub fn materialize(corpus: &[CorpusEntry], origin: &str, g: &GenCase) -> Case {
-    let entry = &corpus[g.scenario % corpus.len()];
-    let d = &entry.scenario.deployment;
-    let user = |i: u8| d.users[usize::from(i) % d.users.len()].name.clone();
-    let org = |i: u8| d.orgs[usize::from(i) % d.orgs.len()].name.clone();
-    let presence = |i: u8| PRESENCES[usize::from(i) % PRESENCES.len()].to_string();
-    let mut clock_ms = 0;
+    let entry = &corpus[g.world % corpus.len()];
+    let names = WorldNames {
+        deployment: &entry.scenario.deployment,
+        admin: &entry.admin,
+    };
     let mut ops = entry.prefix.clone();
-    for op in &g.ops {
-        ops.push(match *op {
-            // A deployment without cmdlets draws no admin op.
-            GenOp::Admin { .. } if entry.admin.is_empty() => continue,
-            GenOp::Send { from, to, body } => Op::Send {
-                from: user(from),
-                to: user(to),
-                body: BODIES[usize::from(body) % BODIES.len()].to_string(),
-            },
-            GenOp::SignIn {
-                user: u,
-                presence: p,
-            } => Op::SignIn {
-                user: user(u),
-                presence: presence(p),
-            },
-            GenOp::SignOut { user: u } => Op::SignOut { user: user(u) },
-            GenOp::SetPresence {
-                user: u,
-                presence: p,
-            } => Op::SetPresence {
-                user: user(u),
-                presence: presence(p),
-            },
-            GenOp::Crash { user: u } => Op::Crash { user: user(u) },
-            GenOp::Restart { user: u } => Op::Restart { user: user(u) },
-            GenOp::EwsDown { org: o } => Op::EwsDown { org: org(o) },
-            GenOp::EwsUp { org: o } => Op::EwsUp { org: org(o) },
-            GenOp::Admin { command } => {
-                let (org, command) = &entry.admin[usize::from(command) % entry.admin.len()];
-                Op::Admin {
-                    org: org.clone(),
-                    command: command.clone(),
-                }
-            }
-            GenOp::Advance { by } => {
-                clock_ms += ADVANCES_MS[usize::from(by) % ADVANCES_MS.len()];
-                Op::Advance { to_ms: clock_ms }
-            }
-        });
-    }
+    ops.extend(materialize_ops(&names, g, 0));
     Case {
         origin: origin.to_string(),
         file: entry.scenario.file.clone(),
@@ -385,6 +290,23 @@ pub fn check_cases(
     reference: &mut Reference,
     cases: &[Case],
 ) -> Result<Vec<Option<Difference>>, Fault> {
+    Ok(check_cases_covering(imp, reference, cases)?
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect())
+}
+
+/// One case's first difference, if any, and the decision outcomes the
+/// reference took in it.
+pub type CaseResult = (Option<Difference>, Vec<Decision>);
+
+/// `check_cases`, with the decision outcomes the reference took in each
+/// case (CONF-016's coverage).
+pub fn check_cases_covering(
+    imp: &mut dyn Driver,
+    reference: &mut Reference,
+    cases: &[Case],
+) -> Result<Vec<CaseResult>, Fault> {
     let per_case: Vec<Vec<Op>> = cases.iter().map(Case::requests).collect();
     let all: Vec<Op> = per_case.iter().flatten().cloned().collect();
     let actual = imp.exchange(&all)?;
@@ -410,7 +332,7 @@ pub fn check_cases(
                     });
                 }
             }
-            first
+            (first, reference.take_decisions())
         })
         .collect())
 }
@@ -453,10 +375,37 @@ pub fn minimize(
     Ok((case, diff))
 }
 
+/// Where a case comes from: the sources `--only` selects, in the order a
+/// run takes them (CONF-009).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// The hand-written scenarios of models/.
+    Corpus,
+    /// Paths through the rule book's state graph chosen to cover every
+    /// decision outcome (CONF-015).
+    Model,
+    /// Cases drawn from the seed with swarm op mixes (CONF-014).
+    Generated,
+}
+
+impl Source {
+    /// Every source, in run order.
+    pub const ALL: [Source; 3] = [Source::Corpus, Source::Model, Source::Generated];
+
+    /// The name `--only` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Corpus => "corpus",
+            Source::Model => "model",
+            Source::Generated => "generated",
+        }
+    }
+}
+
 /// What `conform` is asked to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConformOptions {
-    /// Generated cases after the corpus.
+    /// Generated cases after the corpus and the model-based cases.
     pub cases: u32,
     /// The seed of the generated cases: case `i` is drawn from a ChaCha
     /// generator seeded by `(seed, i)` alone, so it replays on its own
@@ -464,8 +413,13 @@ pub struct ConformOptions {
     pub seed: u64,
     /// The most generated ops per case.
     pub steps: usize,
-    /// Run only this case: `models/<file>.toml` or `gen:<i>`.
+    /// Run only this case: `models/<file>.toml`, `model:<i>` or `gen:<i>`.
     pub only: Option<String>,
+    /// The sources to run (`--only`, `--no-corpus`), in run order.
+    pub sources: Vec<Source>,
+    /// Run every case and report every distinct difference, instead of
+    /// stopping at the first differing exchange.
+    pub keep_going: bool,
 }
 
 impl Default for ConformOptions {
@@ -475,9 +429,55 @@ impl Default for ConformOptions {
             seed: 1,
             steps: 12,
             only: None,
+            sources: Source::ALL.to_vec(),
+            keep_going: false,
         }
     }
 }
+
+/// How many cases of each source ran, and how many differed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Corpus scenarios run.
+    pub corpus_cases: u64,
+    /// Model-based cases run.
+    pub model_cases: u64,
+    /// Generated cases run.
+    pub generated_cases: u64,
+    /// Cases whose answers differed from the reference's.
+    pub cases_differ: u64,
+    /// Requests sent in all, `hello` excluded, shrinking excluded.
+    pub requests: u64,
+}
+
+impl Totals {
+    /// Cases run, of every source.
+    pub fn cases(&self) -> u64 {
+        self.corpus_cases + self.model_cases + self.generated_cases
+    }
+}
+
+/// One distinct difference: a minimal counterexample, and how many cases
+/// showed it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Found {
+    /// What makes two differences one (`signature`): the op, the JSON path
+    /// and the kinds of value there, read off the minimal counterexample.
+    pub signature: String,
+    /// The cases whose first difference shrank to this one, or had the
+    /// same unshrunk signature as one that did.
+    pub cases: u64,
+    /// The minimal case: shrunk until removing any one op makes the two
+    /// sides agree.
+    pub case: Case,
+    /// Where that case first differs.
+    pub difference: Difference,
+}
+
+/// The most distinct differences one run shrinks; past it, differing cases
+/// are counted but not shrunk, so a thoroughly wrong implementation cannot
+/// make a run take hours.
+pub const DISTINCT_MAX: usize = 16;
 
 /// How a conformance run ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -486,24 +486,24 @@ pub enum Outcome {
     Conforms {
         /// The name the implementation gave in `hello`.
         implementation: String,
-        /// Corpus scenarios run.
-        corpus_cases: usize,
-        /// Generated cases run.
-        generated_cases: u32,
-        /// Requests sent in all, `hello` excluded.
-        requests: u64,
+        /// The cases run.
+        totals: Totals,
+        /// The decision outcomes the cases exercised.
+        coverage: Coverage,
     },
-    /// A case differed; `case` is minimal.
+    /// Some case differed.
     Differs {
         /// The name the implementation gave in `hello`.
         implementation: String,
         /// The seed of the run, for the replay command.
         seed: u64,
-        /// The minimal case: shrunk until removing any one op makes the two
-        /// sides agree.
-        case: Case,
-        /// Where that case first differs.
-        difference: Difference,
+        /// The distinct differences, in the order first found; never empty.
+        found: Vec<Found>,
+        /// The cases run (all of them with `keep_going`, up to the first
+        /// differing exchange without).
+        totals: Totals,
+        /// The decision outcomes the cases exercised.
+        coverage: Coverage,
     },
     /// The implementation broke the protocol.
     Fault {
@@ -518,13 +518,15 @@ pub enum Outcome {
 /// A request the options name that does not exist.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "found `--case {found}`, expected `gen:<i>` with i below --cases ({cases}) or one of the corpus files: {files}"
+    "found `--case {found}`, expected `gen:<i>` with i below --cases ({cases}), `model:<i>` with i below {model_cases}, or one of the corpus files: {files}"
 )]
 pub struct UnknownCase {
     /// The `--case` value given.
     pub found: String,
     /// The run's `--cases`, which bounds `gen:<i>`.
     pub cases: u32,
+    /// The number of model-based cases, which bounds `model:<i>`.
+    pub model_cases: usize,
     /// The corpus files, listed for the message.
     pub files: String,
 }
@@ -560,31 +562,68 @@ pub fn hello(imp: &mut dyn Driver) -> Result<String, Fault> {
     Err(Fault::Protocol { found })
 }
 
-/// Runs the corpus, then the generated cases, against `imp`.
+/// Runs the corpus, the model-based cases, then the generated cases,
+/// against `imp` (CONF-009).
 pub fn conform(
     imp: &mut dyn Driver,
     corpus: &[CorpusEntry],
     opts: &ConformOptions,
 ) -> Result<Outcome, UnknownCase> {
+    conform_with_progress(imp, corpus, opts, &mut |_, _| {})
+}
+
+/// One exchange's worth of cases of one source.
+struct Batch<T> {
+    source: Source,
+    cases: Vec<Case>,
+    /// For generated cases, each case's value tree, for shrinking; empty
+    /// for the other sources.
+    trees: Vec<T>,
+}
+
+/// `conform`, calling `progress(cases_done, cases_total)` after every
+/// exchange, for a progress bar.
+pub fn conform_with_progress(
+    imp: &mut dyn Driver,
+    corpus: &[CorpusEntry],
+    opts: &ConformOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Outcome, UnknownCase> {
+    let model = model_cases(corpus);
     let unknown = || UnknownCase {
         found: opts.only.clone().unwrap_or_default(),
         cases: opts.cases,
+        model_cases: model.len(),
         files: crate::rules::domain::join_names(corpus.iter().map(|c| c.scenario.file.as_str())),
     };
-    let (corpus_sel, gen_sel): (Vec<&CorpusEntry>, Vec<u32>) = match opts.only.as_deref() {
-        None => (corpus.iter().collect(), (0..opts.cases).collect()),
-        Some(sel) => match sel.strip_prefix("gen:").map(str::parse::<u32>) {
-            Some(Ok(i)) if i < opts.cases => (Vec::new(), vec![i]),
-            Some(_) => return Err(unknown()),
-            None => {
-                let entry = corpus
-                    .iter()
-                    .find(|c| c.scenario.file == sel)
-                    .ok_or_else(unknown)?;
-                (vec![entry], Vec::new())
+    let wants = |s: Source| opts.sources.contains(&s);
+    let (corpus_sel, model_sel, gen_sel): (Vec<&CorpusEntry>, Vec<&Case>, Vec<u32>) =
+        match opts.only.as_deref() {
+            None => (
+                corpus.iter().filter(|_| wants(Source::Corpus)).collect(),
+                model.iter().filter(|_| wants(Source::Model)).collect(),
+                (0..opts.cases)
+                    .filter(|_| wants(Source::Generated))
+                    .collect(),
+            ),
+            Some(sel) => {
+                let index = |prefix: &str| sel.strip_prefix(prefix).map(str::parse::<u32>);
+                match (index("gen:"), index("model:")) {
+                    (Some(Ok(i)), _) if i < opts.cases => (Vec::new(), Vec::new(), vec![i]),
+                    (_, Some(Ok(i))) if (i as usize) < model.len() => {
+                        (Vec::new(), vec![&model[i as usize]], Vec::new())
+                    }
+                    (Some(_), _) | (_, Some(_)) => return Err(unknown()),
+                    (None, None) => {
+                        let entry = corpus
+                            .iter()
+                            .find(|c| c.scenario.file == sel)
+                            .ok_or_else(unknown)?;
+                        (vec![entry], Vec::new(), Vec::new())
+                    }
+                }
             }
-        },
-    };
+        };
     let implementation = match hello(imp) {
         Ok(n) => n,
         Err(fault) => {
@@ -595,73 +634,134 @@ pub fn conform(
         }
     };
     let mut reference = Reference::new();
-    let mut requests = 0u64;
-    let differs = |case, difference| Outcome::Differs {
-        implementation: implementation.clone(),
-        seed: opts.seed,
-        case,
-        difference,
-    };
-    let corpus_cases: Vec<Case> = corpus_sel.iter().map(|e| scenario_case(e)).collect();
-    let gen_chunks: Vec<&[u32]> = gen_sel.chunks(CASES_PER_EXCHANGE).collect();
+    let mut totals = Totals::default();
+    let mut coverage = Coverage::new(reachable_outcomes());
+    let mut found: Vec<Found> = Vec::new();
+    // Unshrunk signatures already accounted for, with the index in `found`
+    // of the difference they shrank to; a case with one of them is counted,
+    // not shrunk again.
+    let mut raw_seen: BTreeMap<String, usize> = BTreeMap::new();
+    let cases_total = (corpus_sel.len() + model_sel.len() + gen_sel.len()) as u64;
     let strategy = case_strategy(corpus.len(), opts.steps.min(STEPS_MAX));
-    // The corpus goes as one exchange, then the generated cases in chunks.
-    let batches =
-        std::iter::once((corpus_cases, Vec::new())).chain(gen_chunks.iter().map(|chunk| {
-            let trees: Vec<(u32, _)> = chunk
-                .iter()
-                .filter_map(|&i| draw(&strategy, opts.seed, i).map(|t| (i, t)))
-                .collect();
-            let cases = trees
-                .iter()
-                .map(|(i, t)| materialize(corpus, &format!("gen:{i}"), &t.current()))
-                .collect();
-            (cases, trees)
-        }));
-    for (cases, mut trees) in batches {
-        if cases.is_empty() {
+    let corpus_cases: Vec<Case> = corpus_sel.iter().map(|e| scenario_case(e)).collect();
+    let model_cases: Vec<Case> = model_sel.into_iter().cloned().collect();
+    let fixed = [(Source::Corpus, corpus_cases), (Source::Model, model_cases)];
+    let fixed_batches = fixed.into_iter().flat_map(|(source, cases)| {
+        cases
+            .chunks(CASES_PER_EXCHANGE)
+            .map(|chunk| (source, chunk.to_vec()))
+            .collect::<Vec<_>>()
+    });
+    let gen_batches = gen_sel.chunks(CASES_PER_EXCHANGE).map(|chunk| {
+        let trees: Vec<(u32, _)> = chunk
+            .iter()
+            .filter_map(|&i| draw(&strategy, opts.seed, i).map(|t| (i, t)))
+            .collect();
+        let cases = trees
+            .iter()
+            .map(|(i, t)| materialize(corpus, &format!("gen:{i}"), &t.current()))
+            .collect();
+        Batch {
+            source: Source::Generated,
+            cases,
+            trees: trees.into_iter().map(|(_, t)| Some(t)).collect(),
+        }
+    });
+    let batches = fixed_batches
+        .map(|(source, cases)| Batch {
+            source,
+            cases,
+            trees: Vec::new(),
+        })
+        .chain(gen_batches);
+    'batches: for mut batch in batches {
+        if batch.cases.is_empty() {
             continue;
         }
-        requests += cases.iter().map(|c| c.requests().len() as u64).sum::<u64>();
-        let differences = match check_cases(imp, &mut reference, &cases) {
+        let results = match check_cases_covering(imp, &mut reference, &batch.cases) {
             Ok(v) => v,
             Err(fault) => {
-                let origin = match (cases.first(), cases.last()) {
+                let origin = match (batch.cases.first(), batch.cases.last()) {
                     (Some(a), Some(b)) if a.origin != b.origin => {
                         format!("{} to {}", a.origin, b.origin)
                     }
-                    _ => cases[0].origin.clone(),
+                    _ => batch.cases[0].origin.clone(),
                 };
                 return Ok(Outcome::Fault { origin, fault });
             }
         };
-        let Some((k, diff)) = differences
-            .into_iter()
-            .enumerate()
-            .find_map(|(k, d)| d.map(|d| (k, d)))
-        else {
-            continue;
-        };
-        let case = cases[k].clone();
-        let origin = case.origin.clone();
-        let shrunk = if trees.is_empty() {
-            Ok((case, diff))
-        } else {
-            let (_, tree) = trees.swap_remove(k);
-            shrink_tree(imp, &mut reference, corpus, tree, case, diff)
-        };
-        return Ok(
-            match shrunk.and_then(|(c, d)| minimize(imp, &mut reference, c, d)) {
-                Ok((case, d)) => differs(case, d),
-                Err(fault) => Outcome::Fault { origin, fault },
-            },
-        );
+        let n = batch.cases.len() as u64;
+        totals.requests += batch
+            .cases
+            .iter()
+            .map(|c| c.requests().len() as u64)
+            .sum::<u64>();
+        match batch.source {
+            Source::Corpus => totals.corpus_cases += n,
+            Source::Model => totals.model_cases += n,
+            Source::Generated => totals.generated_cases += n,
+        }
+        for (k, (diff, decisions)) in results.into_iter().enumerate() {
+            coverage.count_case(&decisions);
+            let Some(diff) = diff else { continue };
+            totals.cases_differ += 1;
+            let raw = signature(&diff);
+            if let Some(&i) = raw_seen.get(&raw) {
+                found[i].cases += 1;
+                continue;
+            }
+            if found.len() >= DISTINCT_MAX {
+                continue;
+            }
+            let case = batch.cases[k].clone();
+            let origin = case.origin.clone();
+            let shrunk = match batch.trees.get_mut(k).and_then(Option::take) {
+                Some(tree) => shrink_tree(imp, &mut reference, corpus, tree, case, diff),
+                None => Ok((case, diff)),
+            };
+            let (case, difference) =
+                match shrunk.and_then(|(c, d)| minimize(imp, &mut reference, c, d)) {
+                    Ok(minimal) => minimal,
+                    Err(fault) => return Ok(Outcome::Fault { origin, fault }),
+                };
+            let sig = signature(&difference);
+            let i = match found.iter().position(|f| f.signature == sig) {
+                Some(i) => {
+                    found[i].cases += 1;
+                    i
+                }
+                None => {
+                    found.push(Found {
+                        signature: sig,
+                        cases: 1,
+                        case,
+                        difference,
+                    });
+                    found.len() - 1
+                }
+            };
+            raw_seen.insert(raw, i);
+            if !opts.keep_going {
+                progress(totals.cases(), cases_total);
+                break 'batches;
+            }
+        }
+        progress(totals.cases(), cases_total);
     }
-    Ok(Outcome::Conforms {
-        implementation,
-        corpus_cases: corpus_sel.len(),
-        generated_cases: gen_sel.len() as u32,
-        requests,
+    Ok(if found.is_empty() {
+        Outcome::Conforms {
+            implementation,
+            totals,
+            coverage,
+        }
+    } else {
+        Outcome::Differs {
+            implementation,
+            seed: opts.seed,
+            found,
+            totals,
+            coverage,
+        }
     })
 }
 
@@ -806,82 +906,191 @@ pub fn diagnose(d: &Difference) -> String {
     }
 }
 
-/// Renders an outcome for a person. `replay` is the command that replays a
-/// failing case, when there is one.
-pub fn render(outcome: &Outcome, replay: Option<&str>) -> String {
+/// The kind of a JSON value, for a difference's signature: two values of
+/// one kind at one path are the same difference whatever they hold.
+fn value_kind(v: Option<&Value>) -> &'static str {
+    match v {
+        None => "absent",
+        Some(Value::Null) => "null",
+        Some(Value::Bool(_)) => "boolean",
+        Some(Value::Number(_)) => "number",
+        Some(Value::String(_)) => "string",
+        Some(Value::Array(_)) => "array",
+        Some(Value::Object(_)) => "object",
+    }
+}
+
+/// The JSON path with array indices taken out (`users[].folders[]`), so
+/// that one wrong rule seen on two users is one difference.
+fn path_shape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push('[');
+            }
+            ']' => {
+                in_index = false;
+                out.push(']');
+            }
+            _ if in_index => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// What makes two differences one (CONF-016): the request's op, then for
+/// two answers the JSON path where they first differ (array indices taken
+/// out) with the kind of value on each side; for a rejection on either
+/// side, the codes. Two cases whose minimal counterexamples have the same
+/// signature are one distinct difference.
+pub fn signature(d: &Difference) -> String {
+    let code = |r: &super::protocol::Rejection| {
+        serde_json::to_value(r.code)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    let op = d.request.name();
+    match (&d.expected, &d.actual) {
+        (Ok(e), Ok(a)) => match first_difference(e, a) {
+            Some((path, e, a)) => format!(
+                "{op} at `{}`: {} against {}",
+                if path.is_empty() {
+                    ".".to_string()
+                } else {
+                    path_shape(&path)
+                },
+                value_kind(e.as_ref()),
+                value_kind(a.as_ref())
+            ),
+            None => format!("{op}: equal values compared unequal"),
+        },
+        (Ok(_), Err(r)) => format!("{op}: success against `{}`", code(r)),
+        (Err(r), Ok(_)) => format!("{op}: `{}` against success", code(r)),
+        (Err(e), Err(a)) => format!("{op}: `{}` against `{}`", code(e), code(a)),
+    }
+}
+
+/// The line of totals every report ends its head with.
+fn totals_line(t: &Totals) -> String {
+    format!(
+        "cases run: {} ({} corpus, {} model-based, {} generated; {} requests); cases that differ: {}",
+        t.cases(),
+        t.corpus_cases,
+        t.model_cases,
+        t.generated_cases,
+        t.requests,
+        t.cases_differ
+    )
+}
+
+/// One distinct difference, in full: the case, the diagnosis, the minimal
+/// sequence, the diff of the answers, the requests and the replay line.
+fn render_found(out: &mut String, implementation: &str, seed: u64, f: &Found, replay: &str) {
+    let (case, difference) = (&f.case, &f.difference);
+    let _ = writeln!(
+        out,
+        "  case: {} (seed {seed}) on the deployment of {}",
+        case.origin, case.file
+    );
+    let _ = writeln!(out, "  {}", diagnose(difference));
+    let _ = writeln!(
+        out,
+        "\nminimal sequence ({} steps, after `reset`):",
+        case.ops.len()
+    );
+    for (i, op) in case.ops.iter().enumerate() {
+        let mark = if difference.step == Some(i) {
+            "  <- differs"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  {}. {op}{mark}", i + 1);
+    }
+    let expected = pretty(&answer_json(&difference.expected));
+    let actual = pretty(&answer_json(&difference.actual));
+    let _ = writeln!(
+        out,
+        "\nexpected (reference) against actual ({implementation}), for `{}`:",
+        difference.request.name()
+    );
+    let diff = similar::TextDiff::from_lines(&expected, &actual);
+    let _ = write!(
+        out,
+        "{}",
+        diff.unified_diff()
+            .context_radius(4)
+            .header("expected", "actual")
+    );
+    let _ = writeln!(
+        out,
+        "\nthe requests, one per line, to feed the implementation by hand:"
+    );
+    for (i, op) in case.requests().iter().enumerate() {
+        let _ = writeln!(out, "{}", encode_request(i as u64 + 1, op));
+    }
+    let _ = writeln!(out, "\nreplay: {replay}");
+}
+
+/// Renders an outcome for a person. `replay` makes the command that
+/// replays one case from its origin; `show_coverage` adds the coverage
+/// table (`--coverage`).
+pub fn render(outcome: &Outcome, replay: &dyn Fn(&str) -> String, show_coverage: bool) -> String {
     let mut out = String::new();
     match outcome {
         Outcome::Conforms {
             implementation,
-            corpus_cases,
-            generated_cases,
-            requests,
+            totals,
+            coverage,
         } => {
             let _ = writeln!(
                 out,
-                "conforms: {implementation} agrees with the reference on {corpus_cases} corpus cases and {generated_cases} generated cases ({requests} requests)"
+                "conforms: {implementation} agrees with the reference on every case"
             );
+            let _ = writeln!(out, "{}", totals_line(totals));
+            if show_coverage {
+                let _ = write!(out, "{}", coverage.render());
+            } else {
+                let _ = writeln!(out, "{}", coverage.summary());
+            }
         }
         Outcome::Differs {
             implementation,
             seed,
-            case,
-            difference,
+            found,
+            totals,
+            coverage,
         } => {
             let _ = writeln!(
                 out,
-                "DIFFERS: {implementation} disagrees with the reference"
+                "DIFFERS: {implementation} disagrees with the reference: {} distinct difference{}",
+                found.len(),
+                if found.len() == 1 { "" } else { "s" }
             );
-            let _ = writeln!(
-                out,
-                "  case: {} (seed {seed}) on the deployment of {}",
-                case.origin, case.file
-            );
-            let _ = writeln!(out, "  {}", diagnose(difference));
-            let _ = writeln!(
-                out,
-                "\nminimal sequence ({} steps, after `reset`):",
-                case.ops.len()
-            );
-            for (i, op) in case.ops.iter().enumerate() {
-                let mark = if difference.step == Some(i) {
-                    "  <- differs"
-                } else {
-                    ""
-                };
-                let _ = writeln!(out, "  {}. {op}{mark}", i + 1);
+            let _ = writeln!(out, "{}", totals_line(totals));
+            for (i, f) in found.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "\ndifference {} of {} ({} case{}): {}",
+                    i + 1,
+                    found.len(),
+                    f.cases,
+                    if f.cases == 1 { "" } else { "s" },
+                    f.signature
+                );
+                render_found(&mut out, implementation, *seed, f, &replay(&f.case.origin));
             }
-            let expected = pretty(&answer_json(&difference.expected));
-            let actual = pretty(&answer_json(&difference.actual));
-            let _ = writeln!(
-                out,
-                "\nexpected (reference) against actual ({implementation}), for `{}`:",
-                difference.request.name()
-            );
-            let diff = similar::TextDiff::from_lines(&expected, &actual);
-            let _ = write!(
-                out,
-                "{}",
-                diff.unified_diff()
-                    .context_radius(4)
-                    .header("expected", "actual")
-            );
-            let _ = writeln!(
-                out,
-                "\nthe requests, one per line, to feed the implementation by hand:"
-            );
-            for (i, op) in case.requests().iter().enumerate() {
-                let _ = writeln!(out, "{}", encode_request(i as u64 + 1, op));
-            }
-            if let Some(r) = replay {
-                let _ = writeln!(out, "\nreplay: {r}");
+            if show_coverage {
+                let _ = write!(out, "\n{}", coverage.render());
             }
         }
         Outcome::Fault { origin, fault } => {
             let _ = writeln!(out, "FAULT in case {origin}: {fault}");
-            if let Some(r) = replay {
-                let _ = writeln!(out, "replay: {r}");
-            }
+            let _ = writeln!(out, "replay: {}", replay(origin));
         }
     }
     out

@@ -68,6 +68,18 @@ pub enum SpoolStatus {
     Failed(FailReason),
 }
 
+impl SpoolStatus {
+    /// The status's name without its reason: `waiting`, `in-flight` or
+    /// `failed`, as decision outcomes name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SpoolStatus::Waiting => "waiting",
+            SpoolStatus::InFlight => "in-flight",
+            SpoolStatus::Failed(_) => "failed",
+        }
+    }
+}
+
 impl std::fmt::Display for SpoolStatus {
     /// The status in people's output, in the JSON observation's kebab-case
     /// names: `waiting`, `in-flight`, or `failed: drafts-fault`.

@@ -1,7 +1,7 @@
 //! The rules of the administrator and of time: a Management Shell command
 //! run in one organisation, and the virtual clock moving forward.
 
-use super::decision_log::Log;
+use super::decision_log::{Decision, Log};
 use super::event::fail;
 use super::event::{Outcome, StepError};
 use super::state::State;
@@ -22,9 +22,19 @@ pub(super) fn admin(
     log: &mut Log,
 ) -> Result<Outcome, StepError> {
     let now = s.clock_ms;
-    let out =
-        cmdlets::apply(parsed, org, d, &mut s.config[org.0 as usize]).map_err(StepError::Cmdlet)?;
-    log.note(now, "admin", || {
+    let out = match cmdlets::apply(parsed, org, d, &mut s.config[org.0 as usize]) {
+        Ok(out) => out,
+        Err(e) => {
+            log.decide(Decision::new("admin", parsed.name, "rejected", "DEC-019"));
+            return Err(StepError::Cmdlet(e));
+        }
+    };
+    let outcome = if parsed.mutates() {
+        Decision::new("admin", parsed.name, "applied", "DEC-009")
+    } else {
+        Decision::new("admin", parsed.name, "shown", "OIM-006")
+    };
+    log.note(now, outcome, || {
         if parsed.mutates() {
             format!(
                 "{}> {text}; signed-in clients pick this up at their next sign-in (DEC-009)",

@@ -2,8 +2,8 @@
 //! close, a restart, the spool timer's pickup that starts an EWS call, and
 //! the client reading Exchange's response.
 
-use super::decision_log::Log;
 use super::decision_log::name;
+use super::decision_log::{Decision, Log};
 use super::event::fail;
 use super::event::{Outcome, StepError};
 use super::state::{EwsRequest, State};
@@ -33,7 +33,13 @@ pub(super) fn crash_client(
     }
     let lost = s.responses.iter().filter(|r| r.writer == user).count();
     s.responses.retain(|r| r.writer != user);
-    log.note(now, "client", || {
+    let crashed = Decision::new("client", "crash", "spool-kept", "DEC-005");
+    let crashed = if lost > 0 {
+        crashed.with("responses-lost")
+    } else {
+        crashed.with("no-response-lost")
+    };
+    log.note(now, crashed, || {
         format!(
             "{}'s client stopped; the History Spooler is on disk and keeps {} entr(y/ies); {lost} unread response(s) lost (DEC-005)",
             name(d, user),
@@ -61,13 +67,17 @@ pub(super) fn restart_client(
     }
     s.clients[user.0 as usize].running = true;
     s.spoolers[user.0 as usize].recover(now, opts.pickup_delay_ms, opts.attempts_max);
-    log.note(now, "spooler", || {
-        format!(
-            "{}'s client restarted; unconfirmed entries are due again in {} ms (DEC-005)",
-            name(d, user),
-            opts.pickup_delay_ms
-        )
-    });
+    log.note(
+        now,
+        Decision::new("spooler", "restart", "unconfirmed-due-again", "DEC-005"),
+        || {
+            format!(
+                "{}'s client restarted; unconfirmed entries are due again in {} ms (DEC-005)",
+                name(d, user),
+                opts.pickup_delay_ms
+            )
+        },
+    );
     Ok(Outcome::default())
 }
 
@@ -113,7 +123,13 @@ pub(super) fn pickup(
             opts.attempts_max,
         );
         let status = sp.entries[i].status;
-        log.note(now, "spooler", || {
+        let outcome = Decision::new(
+            "spooler",
+            "pickup",
+            "ews-unavailable",
+            "OIM-005, DEC-003, OIM-012",
+        );
+        log.note(now, outcome.with(status.name()), || {
             format!(
                 "{} attempt {}/{}: EWS unavailable (OIM-005); now {} (DEC-003, OIM-012)",
                 entry.message, entry.attempts, opts.attempts_max, status
@@ -127,7 +143,7 @@ pub(super) fn pickup(
             ready_ms: now + opts.ews_latency_ms,
             orphaned: false,
         });
-        log.note(now, "spooler", || {
+        log.note(now, Decision::new("spooler", "pickup", "sent", "OIM-011"), || {
             format!(
                 "{} picked up by {}'s client after the two-minute timer (OIM-011); EWS CreateItem sent, attempt {}/{}",
                 entry.message,
@@ -166,26 +182,38 @@ pub(super) fn client_receive(
         .find(resp.message)
         .filter(|j| sp.entries[*j].status == SpoolStatus::InFlight)
     else {
-        log.note(now, "spooler", || {
-            format!(
-                "{} response for {} matches no entry in flight; ignored",
-                name(d, user),
-                resp.message
-            )
-        });
+        log.note(
+            now,
+            Decision::new("spooler", "response", "unmatched", "DEC-005"),
+            || {
+                format!(
+                    "{} response for {} matches no entry in flight; ignored",
+                    name(d, user),
+                    resp.message
+                )
+            },
+        );
         return Ok(Outcome::default());
     };
     match resp.result {
         Ok(()) => {
             sp.entries.remove(j);
-            log.note(now, "spooler", || {
-                format!("{} confirmed by EWS; spool entry removed", resp.message)
-            });
+            log.note(
+                now,
+                Decision::new("spooler", "response", "confirmed", "OIM-011"),
+                || format!("{} confirmed by EWS; spool entry removed", resp.message),
+            );
         }
         Err(reason) => {
             sp.fail(j, reason, now, opts.pickup_delay_ms, opts.attempts_max);
             let status = sp.entries[j].status;
-            log.note(now, "spooler", || {
+            let outcome = match status {
+                SpoolStatus::Failed(_) => {
+                    Decision::new("spooler", "response", "given-up", "DEC-003, OIM-012")
+                }
+                _ => Decision::new("spooler", "response", "retry", "DEC-003"),
+            };
+            log.note(now, outcome.with(reason.name()), || {
                 format!(
                     "{} failed: {}; now {status} (DEC-003, OIM-012)",
                     resp.message,

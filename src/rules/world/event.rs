@@ -94,6 +94,27 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The event's kebab-case name, as its serialised `event` tag spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Send { .. } => "send",
+            Event::SignIn { .. } => "sign-in",
+            Event::SignOut { .. } => "sign-out",
+            Event::SetPresence { .. } => "set-presence",
+            Event::CrashClient { .. } => "crash-client",
+            Event::RestartClient { .. } => "restart-client",
+            Event::EwsDown { .. } => "ews-down",
+            Event::EwsUp { .. } => "ews-up",
+            Event::Admin { .. } => "admin",
+            Event::AdvanceTo { .. } => "advance-to",
+            Event::Pickup { .. } => "pickup",
+            Event::ExchangeProcess { .. } => "exchange-process",
+            Event::ClientReceive { .. } => "client-receive",
+        }
+    }
+}
+
 /// What an event produced, besides the new state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Outcome {

@@ -2,8 +2,8 @@
 //! and coming back, and Exchange processing one CreateItem request, which
 //! files the message, the sender's copy or a draft into the mailboxes.
 
-use super::decision_log::Log;
 use super::decision_log::name;
+use super::decision_log::{Decision, Log};
 use super::event::fail;
 use super::event::{Outcome, StepError};
 use super::notification::notify_pending;
@@ -47,7 +47,13 @@ pub(super) fn ews_down(
             });
         }
     }
-    log.note(now, "ews", || {
+    let down = Decision::new("ews", "down", "requests-fail", "OIM-005, DEC-024");
+    let down = if failed.is_empty() {
+        down.with("none-in-flight")
+    } else {
+        down.with("some-in-flight")
+    };
+    log.note(now, down, || {
         format!(
             "EWS of {} down; {} request(s) in flight fail (OIM-005)",
             d.org(org).name,
@@ -71,7 +77,9 @@ pub(super) fn ews_up(
         return fail(format!("EWS of {} is already up", d.org(org).name));
     }
     s.ews_up[org.0 as usize] = true;
-    log.note(now, "ews", || format!("EWS of {} up", d.org(org).name));
+    log.note(now, Decision::new("ews", "up", "up", "DEC-024"), || {
+        format!("EWS of {} up", d.org(org).name)
+    });
     Ok(Outcome::default())
 }
 
@@ -105,7 +113,9 @@ pub(super) fn exchange_process(
     }
     let req = s.requests.remove(i);
     let result = create_item(d, s, req, log);
-    if !req.orphaned {
+    if req.orphaned {
+        log.decide(Decision::new("exchange", "answer", "orphaned", "DEC-005"));
+    } else {
         s.responses.push(EwsResponse {
             writer: req.writer,
             message: req.message,
@@ -152,7 +162,7 @@ fn create_item(
     {
         s.mailboxes[req.writer.0 as usize]
             .store(item(ItemKind::Draft, mailbox::DRAFT_FOLDERS), false);
-        log.note(now, "exchange", || {
+        log.note(now, Decision::new("exchange", "create-item", "drafts-fault", "OIM-014, DEC-013"), || {
             format!(
                 "{}: client released {} (before the 2016-06-14 fix) with an on-premises mailbox left a draft in {}'s Drafts and did not send (OIM-014, DEC-013)",
                 rec.id, writer.client.released, writer.name
@@ -161,20 +171,29 @@ fn create_item(
         return Err(FailReason::DraftsFault);
     }
     if d.user(rec.to).mailbox == MailboxLocation::None {
-        log.note(now, "exchange", || {
-            format!(
-                "{}: {} has no mailbox; CreateItem fails permanently (DEC-007)",
-                rec.id,
-                d.user(rec.to).name
-            )
-        });
+        log.note(
+            now,
+            Decision::new("exchange", "create-item", "no-mailbox", "DEC-007"),
+            || {
+                format!(
+                    "{}: {} has no mailbox; CreateItem fails permanently (DEC-007)",
+                    rec.id,
+                    d.user(rec.to).name
+                )
+            },
+        );
         return Err(FailReason::RecipientHasNoMailbox);
     }
     let stored = s.mailboxes[rec.to.0 as usize].store(
         item(ItemKind::Delivered, mailbox::delivered_folders(class)),
         d.options.dedup,
     );
-    log.note(now, "exchange", || {
+    let delivered = if stored {
+        Decision::new("exchange", "create-item", "delivered", "OIM-009, OIM-010")
+    } else {
+        Decision::new("exchange", "create-item", "duplicate-suppressed", "DEC-004")
+    };
+    log.note(now, delivered.with(class.as_str()), || {
         if stored {
             format!(
                 "{} delivered to {} as {} in {} (OIM-009/OIM-010)",
@@ -205,20 +224,40 @@ fn create_item(
                 d.options.dedup,
             );
             if copied {
-                log.note(now, "exchange", || {
-                    format!(
-                        "{}: sender's copy saved to {}'s Conversation History (DEC-008)",
-                        rec.id, writer.name
-                    )
-                });
+                log.note(
+                    now,
+                    Decision::new("exchange", "sender-copy", "saved", "DEC-008"),
+                    || {
+                        format!(
+                            "{}: sender's copy saved to {}'s Conversation History (DEC-008)",
+                            rec.id, writer.name
+                        )
+                    },
+                );
+            } else {
+                log.decide(Decision::new(
+                    "exchange",
+                    "sender-copy",
+                    "duplicate-suppressed",
+                    "DEC-004, DEC-008",
+                ));
             }
         } else {
-            log.note(now, "exchange", || {
-                format!(
-                    "{}: no copy archived in {}'s mailbox (Online, OIM-015, DEC-008)",
-                    rec.id, writer.name
-                )
-            });
+            log.note(
+                now,
+                Decision::new(
+                    "exchange",
+                    "sender-copy",
+                    "not-archived",
+                    "OIM-015, DEC-008",
+                ),
+                || {
+                    format!(
+                        "{}: no copy archived in {}'s mailbox (Online, OIM-015, DEC-008)",
+                        rec.id, writer.name
+                    )
+                },
+            );
         }
     }
     Ok(())

@@ -70,7 +70,7 @@ mod state;
 mod step;
 mod user_events;
 
-pub use decision_log::{Log, TraceRecord};
+pub use decision_log::{Decision, Log, SHELL_REJECTED, TraceRecord};
 pub use event::{Event, Outcome, StepError};
 pub use ledger::{Ledger, MessageRecord};
 pub use notification::notifies;

@@ -2,8 +2,8 @@
 //! and the rule that shows each exactly once, at the recipient's sign-in or
 //! at delivery if the recipient is already signed in.
 
-use super::decision_log::Log;
 use super::decision_log::name;
+use super::decision_log::{Decision, Log};
 use super::state::{Notification, State};
 use crate::rules::domain::{Deployment, Folder, MessageId, UserId};
 use crate::rules::mailbox::{Item, ItemKind};
@@ -32,11 +32,15 @@ pub(super) fn notify_pending(s: &mut State, u: UserId, log: &mut Log, d: &Deploy
             message: m,
             at_ms: now,
         });
-        log.note(now, "notify", || {
-            format!(
-                "{} notified of missed conversation {m} (OIM-016, DEC-021)",
-                name(d, u)
-            )
-        });
+        log.note(
+            now,
+            Decision::new("notify", "notification", "notified", "OIM-016, DEC-021"),
+            || {
+                format!(
+                    "{} notified of missed conversation {m} (OIM-016, DEC-021)",
+                    name(d, u)
+                )
+            },
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! The model checker explores every order instead, and uses `World` only
 //! for `drain`, the fair continuation its progress properties run.
 
-use super::decision_log::{Log, TraceRecord};
+use super::decision_log::{Decision, Log, TraceRecord};
 use super::event::{Event, Outcome, StepError};
 use super::state::State;
 use super::step::step;
@@ -39,6 +39,12 @@ pub struct World {
     /// Whether `apply` writes and keeps trace lines; drivers that read no
     /// trace turn it off, so that `step` formats nothing.
     pub keep_trace: bool,
+    /// Every decision outcome so far, in order, while `keep_decisions` is
+    /// set (the conformance kit's coverage and model-based cases).
+    pub decisions: Vec<Decision>,
+    /// Whether `apply` keeps decision outcomes; off by default, since only
+    /// coverage reads them.
+    pub keep_decisions: bool,
 }
 
 impl World {
@@ -51,6 +57,8 @@ impl World {
             state,
             trace: Vec::new(),
             keep_trace: true,
+            decisions: Vec::new(),
+            keep_decisions: false,
         }
     }
 
@@ -61,8 +69,10 @@ impl World {
         } else {
             Log::disabled()
         };
+        log.keep_decisions = self.keep_decisions;
         let out = step(&self.deployment, &mut self.state, e, &mut log);
         self.trace.extend(log.records);
+        self.decisions.extend(log.decisions);
         out
     }
 

@@ -3,7 +3,7 @@
 
 use super::admin_and_time;
 use super::client_events;
-use super::decision_log::Log;
+use super::decision_log::{Decision, Log};
 use super::event::{Event, Outcome, StepError};
 use super::exchange_events;
 use super::state::State;
@@ -13,6 +13,22 @@ use crate::rules::domain::Deployment;
 /// Applies one event. This is the transition function of the model: it
 /// only dispatches, and each event's rule is the function it names.
 pub fn step(d: &Deployment, s: &mut State, e: &Event, log: &mut Log) -> Result<Outcome, StepError> {
+    let out = dispatch(d, s, e, log);
+    if let Err(StepError::Precondition(_)) = &out {
+        // A precondition that fails is an outcome too: the protocol answers
+        // it `rejected` (CONF-007), and an implementation must agree.
+        log.decide(Decision::new(
+            "precondition",
+            e.name(),
+            "rejected",
+            "CONF-007",
+        ));
+    }
+    out
+}
+
+/// Calls the one function that holds the rule of `e`.
+fn dispatch(d: &Deployment, s: &mut State, e: &Event, log: &mut Log) -> Result<Outcome, StepError> {
     match e {
         Event::Send { from, to, body } => user_events::send(d, s, *from, *to, body, log),
         Event::SignIn { user, presence } => user_events::sign_in(d, s, *user, *presence, log),

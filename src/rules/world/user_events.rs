@@ -3,8 +3,8 @@
 //! routes, accepted into the writing client's History Spooler; sign-in is
 //! when a client is provisioned with its policy.
 
-use super::decision_log::Log;
 use super::decision_log::name;
+use super::decision_log::{Decision, Log};
 use super::event::fail;
 use super::event::{Outcome, StepError};
 use super::ledger::MessageRecord;
@@ -59,7 +59,28 @@ pub(super) fn send(
         gate_facts,
         first_pickup_ms: None,
     });
-    log.note(now, "dispatch", || {
+    let seen_name = match facts.recipient {
+        RecipientState::SignedOut => "signed-out",
+        RecipientState::SignedIn(p) => p.name(),
+    };
+    let outcome = match (decision.route, decision.fallback) {
+        (Route::Live, None) => {
+            Decision::new("dispatch", "route", "live", "DEC-001").with(seen_name)
+        }
+        (Route::Live, Some(why)) => {
+            Decision::new("dispatch", "route", "live-fallback", "DEC-015").with(why.name())
+        }
+        (Route::Offline, _) => {
+            Decision::new("dispatch", "route", "offline", "DEC-001, OIM-011").with(seen_name)
+        }
+        (Route::MissedMessage, _) => {
+            Decision::new("dispatch", "route", "missed-message", "OIM-017").with(seen_name)
+        }
+        (Route::Unavailable(why), _) => {
+            Decision::new("dispatch", "route", "unavailable", why.source()).with(why.name())
+        }
+    };
+    log.note(now, outcome, || {
         let who = format!("{id} {} -> {}", name(d, from), name(d, to));
         let seen = match facts.recipient {
             RecipientState::SignedOut => "signed out".to_string(),
@@ -126,7 +147,13 @@ pub(super) fn sign_in(
     c.signed_in = true;
     c.presence = presence;
     c.provisioned = provisioned;
-    log.note(now, "client", || {
+    let switch = Decision::new("client", "sign-in", provisioned.switch.name(), "DEC-009");
+    let archiving = if provisioned.auto_archiving {
+        "auto-archiving"
+    } else {
+        "no-auto-archiving"
+    };
+    log.note(now, switch.with(archiving), || {
         format!(
             "{} signed in as {}; provisioned EnableIMAutoArchiving={} EnableOfflineIM={} (DEC-009)",
             name(d, user),
@@ -153,12 +180,16 @@ pub(super) fn sign_out(
         return fail(format!("{} is not signed in", name(d, user)));
     }
     s.clients[user.0 as usize].signed_in = false;
-    log.note(now, "client", || {
-        format!(
-            "{} signed out; spool processing pauses (DEC-023)",
-            name(d, user)
-        )
-    });
+    log.note(
+        now,
+        Decision::new("client", "sign-out", "spool-paused", "DEC-023"),
+        || {
+            format!(
+                "{} signed out; spool processing pauses (DEC-023)",
+                name(d, user)
+            )
+        },
+    );
     Ok(Outcome::default())
 }
 
@@ -180,9 +211,11 @@ pub(super) fn set_presence(
         ));
     }
     s.clients[user.0 as usize].presence = presence;
-    log.note(now, "client", || {
-        format!("{} is now {}", name(d, user), presence.name())
-    });
+    log.note(
+        now,
+        Decision::new("client", "presence", presence.name(), "DEC-001"),
+        || format!("{} is now {}", name(d, user), presence.name()),
+    );
     Ok(Outcome::default())
 }
 
