@@ -24,6 +24,7 @@
 
 mod bench;
 mod coverage;
+mod edge;
 mod generate;
 mod model_cases;
 mod process;
@@ -35,13 +36,18 @@ mod swarm;
 
 pub use bench::{BenchReport, LatencySummary, bench};
 pub use coverage::Coverage;
+pub use edge::{
+    EDGE_LINES_MAX, EdgeCase, EdgeDifference, check_edge_cases, edge_cases, edge_replay,
+    render_edge_differences,
+};
 pub use generate::{GenCmdlet, GenWorld, cmdlet_strategy, world_strategy};
 pub use model_cases::{model_cases, reachable_outcomes};
 pub use process::Process;
 pub use protocol::{
     Answer, Driver, ErrorCode, Fault, ID_MAX, Implementation, LINE_BYTES_MAX, Op, PROTOCOL,
-    Rejection, SCHEMA, TIME_MS_MAX, agree, answer_json, call, decode_answer, decode_request, done,
-    encode_answer, encode_request, parse_presence, whole_numbers_as_integers,
+    RawAnswer, Rejection, SCHEMA, TIME_MS_MAX, agree, answer_json, answer_line, call,
+    decode_answer, decode_raw_answer, decode_request, done, encode_answer, encode_request,
+    parse_presence, raw_line_name, shown_bytes, whole_numbers_as_integers,
 };
 pub use reference::{Reference, load_deployment, serve};
 pub use runner::{

@@ -19,7 +19,10 @@
 // lib.rs): every block says why it is sound.
 #![allow(unsafe_code)]
 
-use super::protocol::{Answer, Driver, Fault, Op, decode_answer, encode_request, truncate};
+use super::protocol::{
+    Answer, Driver, Fault, Op, RawAnswer, decode_answer, decode_raw_answer, encode_request,
+    raw_line_name, truncate,
+};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
@@ -135,25 +138,39 @@ impl Process {
                 bytes.push(b'\n');
             }
             let started = std::time::Instant::now();
-            let sent = self
-                .requests
-                .as_ref()
-                .is_some_and(|r| r.send(bytes).is_ok());
-            if !sent {
-                return Err(self.write_fault(batch_first, &batch[0]));
-            }
+            self.send_batch(bytes, batch_first, || batch[0].to_string())?;
             for (i, op) in batch.iter().enumerate() {
                 let id = batch_first + i as u64;
-                answers.push(self.read_answer(id, op)?);
+                let line = self.read_line(id, || op.to_string())?;
+                answers.push(decode_answer(&line, id, op)?);
             }
             latency(started.elapsed());
         }
         Ok(answers)
     }
 
+    /// Writes `bytes` to the child; `id` and `op` name the batch's first
+    /// request in the fault.
+    fn send_batch(
+        &mut self,
+        bytes: Vec<u8>,
+        id: u64,
+        op: impl FnOnce() -> String,
+    ) -> Result<(), Fault> {
+        let sent = self
+            .requests
+            .as_ref()
+            .is_some_and(|r| r.send(bytes).is_ok());
+        if sent {
+            Ok(())
+        } else {
+            Err(self.write_fault(id, op()))
+        }
+    }
+
     /// A failed write, reported as an exit when the child has exited (the
     /// usual cause of a broken pipe).
-    fn write_fault(&mut self, id: u64, op: &Op) -> Fault {
+    fn write_fault(&mut self, id: u64, op: String) -> Fault {
         let error = self
             .writer_errors
             .recv_timeout(Duration::from_millis(100))
@@ -161,33 +178,30 @@ impl Process {
         if let Ok(Some(status)) = self.child.try_wait() {
             return Fault::Exited {
                 id,
-                op: op.to_string(),
+                op,
                 status: status.to_string(),
             };
         }
-        Fault::Write {
-            id,
-            op: op.to_string(),
-            error,
-        }
+        Fault::Write { id, op, error }
     }
 
-    fn read_answer(&mut self, id: u64, op: &Op) -> Result<Answer, Fault> {
+    /// The next answer line's content, awaited with the timeout; `id` and
+    /// `op` name the request in flight in the fault.
+    fn read_line(&mut self, id: u64, op: impl FnOnce() -> String) -> Result<String, Fault> {
         match self.lines.recv_timeout(self.timeout) {
+            // The line's content is everything before its LF, exactly as
+            // `serve` reads a request (CONF-001): a blank line is not JSON.
             Ok(line) => {
-                // The line's content is everything before its LF, exactly as
-                // `serve` reads a request (CONF-001): a blank line is not JSON.
-                let text = String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(&line));
-                decode_answer(&text, id, op)
+                Ok(String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(&line)).into_owned())
             }
             Err(RecvTimeoutError::Timeout) => Err(Fault::Timeout {
                 id,
-                op: op.to_string(),
+                op: op(),
                 timeout_ms: self.timeout.as_millis() as u64,
             }),
             Err(RecvTimeoutError::Disconnected) => Err(Fault::Exited {
                 id,
-                op: op.to_string(),
+                op: op(),
                 status: self.exit_status(),
             }),
         }
@@ -197,6 +211,25 @@ impl Process {
 impl Driver for Process {
     fn exchange(&mut self, ops: &[Op]) -> Result<Vec<Answer>, Fault> {
         self.exchange_timed(ops, false, |_| {})
+    }
+
+    fn exchange_lines(&mut self, lines: &[Vec<u8>]) -> Result<Vec<RawAnswer>, Fault> {
+        if lines.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut bytes = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        for line in lines {
+            bytes.extend_from_slice(line);
+            bytes.push(b'\n');
+        }
+        self.send_batch(bytes, 0, || raw_line_name(0, &lines[0]))?;
+        let mut answers = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            let name = || raw_line_name(i, line);
+            let answer = self.read_line(i as u64, name)?;
+            answers.push(decode_raw_answer(&answer, i as u64, &name())?);
+        }
+        Ok(answers)
     }
 }
 

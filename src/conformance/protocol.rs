@@ -513,6 +513,105 @@ pub enum Fault {
 
 /// Reads an answer line to request `id` (`op` names it in faults).
 pub fn decode_answer(line: &str, id: u64, op: &Op) -> Result<Answer, Fault> {
+    read_answer_line(line, id, &op.to_string(), Some(id)).map(|(_, answer)| answer)
+}
+
+/// An answer to a raw request line (`Driver::exchange_lines`), reduced to
+/// what the kit compares (CONF-007): the echoed `id`, `ok`, and the `code`
+/// of a rejection. The message is kept for people and never compared.
+#[derive(Clone, Debug)]
+pub struct RawAnswer {
+    /// The `id` the answer carried, read by value (CONF-013): a whole
+    /// number, or `null` for a request without a readable id. Any other
+    /// JSON value is kept as written, so that it shows as a difference.
+    pub id: Value,
+    /// Whether the request was carried out.
+    pub ok: bool,
+    /// The code, when `ok` is false.
+    pub code: Option<ErrorCode>,
+    /// The explanation beside the code, for people; empty when `ok` is true.
+    pub message: String,
+}
+
+impl RawAnswer {
+    /// Whether two answers agree by `id`, `ok` and `code`, the message aside.
+    pub fn agrees(&self, other: &RawAnswer) -> bool {
+        self.id == other.id && self.ok == other.ok && self.code == other.code
+    }
+}
+
+impl fmt::Display for RawAnswer {
+    /// `id 3: ok` or `id null: bad_request`, the message left out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.ok, self.code) {
+            (true, _) => write!(f, "id {}: ok", self.id),
+            (false, Some(code)) => {
+                let name = serde_json::to_value(code).unwrap_or(Value::Null);
+                write!(f, "id {}: {}", self.id, name.as_str().unwrap_or("?"))
+            }
+            (false, None) => write!(f, "id {}: not ok, without a code", self.id),
+        }
+    }
+}
+
+/// Reads the answer line to a raw request line: any `id` is accepted and
+/// kept, since which id a raw line carries is what the kit compares. The
+/// line must otherwise be a well-formed answer, as for `decode_answer`;
+/// `index` and `shown` name the line in faults.
+pub fn decode_raw_answer(line: &str, index: u64, shown: &str) -> Result<RawAnswer, Fault> {
+    let (id, answer) = read_answer_line(line, index, shown, None)?;
+    Ok(match answer {
+        Ok(_) => RawAnswer {
+            id,
+            ok: true,
+            code: None,
+            message: String::new(),
+        },
+        Err(r) => RawAnswer {
+            id,
+            ok: false,
+            code: Some(r.code),
+            message: r.message,
+        },
+    })
+}
+
+/// How a raw request line is named in a fault: its index in the exchange
+/// and its bytes as `shown_bytes` writes them.
+pub fn raw_line_name(index: usize, line: &[u8]) -> String {
+    format!("raw line {index}: {}", shown_bytes(line, 120))
+}
+
+/// A line's bytes for a person, at most `n` characters: printable ASCII as
+/// it is, other characters as `\u{a0}`, bytes that are not UTF-8 as
+/// `\xff`, so that a BOM, a no-break space or a CR is visible.
+pub fn shown_bytes(line: &[u8], n: usize) -> String {
+    let mut out = String::new();
+    for chunk in line.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == ' ' || c.is_ascii_graphic() {
+                out.push(c);
+            } else {
+                out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    truncate(&out, n)
+}
+
+/// Reads an answer line: its `id` (by value) and its answer. With
+/// `expected_id`, an id other than it is a `WrongId` fault (CONF-002);
+/// without, any id is returned. `id` and `op` name the request in flight
+/// in faults.
+fn read_answer_line(
+    line: &str,
+    id: u64,
+    op: &str,
+    expected_id: Option<u64>,
+) -> Result<(Value, Answer), Fault> {
     let opname = op.to_string();
     let shown = || truncate(line, 300);
     let mut v: Value = serde_json::from_str(line).map_err(|e| Fault::NotJson {
@@ -532,24 +631,27 @@ pub fn decode_answer(line: &str, id: u64, op: &Op) -> Result<Answer, Fault> {
     let obj = v
         .as_object()
         .ok_or_else(|| field("id", "an answer object"))?;
-    match obj.get("id") {
-        Some(Value::Number(n)) if n.as_u64() == Some(id) => {}
-        Some(other) => {
+    let echoed = match (obj.get("id"), expected_id) {
+        (Some(Value::Number(n)), Some(expected)) if n.as_u64() == Some(expected) => {
+            Value::from(expected)
+        }
+        (Some(other), Some(expected)) => {
             return Err(Fault::WrongId {
-                expected: id,
+                expected,
                 op: opname,
                 found: other.to_string(),
                 line: shown(),
             });
         }
-        None => return Err(field("id", "the request's id")),
-    }
-    match obj.get("ok") {
+        (Some(other), None) => other.clone(),
+        (None, _) => return Err(field("id", "the request's id")),
+    };
+    let answer = match obj.get("ok") {
         Some(Value::Bool(true)) => obj
             .get("result")
             .cloned()
             .map(Ok)
-            .ok_or_else(|| field("result", "a result beside `\"ok\": true`")),
+            .ok_or_else(|| field("result", "a result beside `\"ok\": true`"))?,
         Some(Value::Bool(false)) => {
             let code = obj
                 .get("code")
@@ -559,10 +661,11 @@ pub fn decode_answer(line: &str, id: u64, op: &Op) -> Result<Answer, Fault> {
                 .get("message")
                 .and_then(Value::as_str)
                 .ok_or_else(|| field("message", "a string beside `\"ok\": false`"))?;
-            Ok(Err(Rejection::new(code, message)))
+            Err(Rejection::new(code, message))
         }
-        _ => Err(field("ok", "true or false")),
-    }
+        _ => return Err(field("ok", "true or false")),
+    };
+    Ok((echoed, answer))
 }
 
 /// At most `n` characters of `s`, marked when cut.
@@ -646,15 +749,59 @@ pub fn call(imp: &mut (impl Implementation + ?Sized), op: &Op) -> Answer {
     }
 }
 
+/// Answers one request line (its content, without the LF) exactly as
+/// `serve` does, and returns the answer line, without its LF: a line over
+/// `LINE_BYTES_MAX` bytes or not in UTF-8 is `bad_request` with `id: null`,
+/// and any other is decoded and, if it is a request, dispatched to `imp`
+/// (CONF-001). `serve` and the in-process `Driver::exchange_lines` both run
+/// every line through it.
+pub fn answer_line(imp: &mut (impl Implementation + ?Sized), line: &[u8]) -> String {
+    let bad = |m: String| encode_answer(None, &Err(Rejection::new(ErrorCode::BadRequest, m)));
+    if line.len() > LINE_BYTES_MAX {
+        return bad(format!(
+            "found a line over {LINE_BYTES_MAX} bytes, expected a shorter request"
+        ));
+    }
+    match std::str::from_utf8(line) {
+        Ok(text) => {
+            let (id, op) = decode_request(text);
+            encode_answer(id, &op.and_then(|op| call(imp, &op)))
+        }
+        Err(e) => bad(format!(
+            "found a line that is not UTF-8 ({e}), expected JSON"
+        )),
+    }
+}
+
 /// Anything the runner can exchange ops with: an in-process
 /// `Implementation`, or a child process speaking the protocol.
 pub trait Driver {
     /// Answers `ops` in order. A fault ends the conversation.
     fn exchange(&mut self, ops: &[Op]) -> Result<Vec<Answer>, Fault>;
+
+    /// Sends `lines` as they are, each one request line's content without
+    /// its LF (possibly not UTF-8, not JSON or blank), and reads one answer
+    /// per line, in order. The ids are the lines' own, so an answer's `id` is
+    /// returned rather than checked; a line that is not a well-formed answer
+    /// is still a fault, which names the line by its index in `lines` (as
+    /// its `id`) and by its text (as its `op`). A line must not contain an
+    /// LF: the kit would be sending two.
+    fn exchange_lines(&mut self, lines: &[Vec<u8>]) -> Result<Vec<RawAnswer>, Fault>;
 }
 
 impl<T: Implementation> Driver for T {
     fn exchange(&mut self, ops: &[Op]) -> Result<Vec<Answer>, Fault> {
         Ok(ops.iter().map(|op| call(self, op)).collect())
+    }
+
+    fn exchange_lines(&mut self, lines: &[Vec<u8>]) -> Result<Vec<RawAnswer>, Fault> {
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                let answer = answer_line(self, line);
+                decode_raw_answer(&answer, i as u64, &raw_line_name(i, line))
+            })
+            .collect()
     }
 }

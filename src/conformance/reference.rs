@@ -14,8 +14,8 @@
 //! does not carry it), or read anything but its input.
 
 use super::protocol::{
-    Answer, ErrorCode, Implementation, LINE_BYTES_MAX, Op, Rejection, call, decode_request, done,
-    encode_answer, parse_presence, whole_numbers_as_integers,
+    Answer, ErrorCode, Implementation, LINE_BYTES_MAX, Op, Rejection, answer_line, done,
+    parse_presence, whole_numbers_as_integers,
 };
 use crate::formats::report;
 use crate::formats::scenario;
@@ -323,32 +323,12 @@ pub fn serve(
         if line.last() == Some(&b'\n') {
             line.pop();
         }
-        let answer_line = if line.len() > LINE_BYTES_MAX {
+        if line.len() > LINE_BYTES_MAX {
             // Skip the rest of the overlong line, unread, before answering it.
             reader.skip_until(b'\n')?;
-            encode_answer(
-                None,
-                &Err(Rejection::new(
-                    ErrorCode::BadRequest,
-                    format!("found a line over {LINE_BYTES_MAX} bytes, expected a shorter request"),
-                )),
-            )
-        } else {
-            match std::str::from_utf8(&line) {
-                Ok(text) => {
-                    let (id, op) = decode_request(text);
-                    encode_answer(id, &op.and_then(|op| call(imp, &op)))
-                }
-                Err(e) => encode_answer(
-                    None,
-                    &Err(Rejection::new(
-                        ErrorCode::BadRequest,
-                        format!("found a line that is not UTF-8 ({e}), expected JSON"),
-                    )),
-                ),
-            }
-        };
-        out.write_all(answer_line.as_bytes())?;
+        }
+        let answer = answer_line(imp, &line);
+        out.write_all(answer.as_bytes())?;
         out.write_all(b"\n")?;
         if reader.buffer().is_empty() {
             out.flush()?;
