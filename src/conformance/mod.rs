@@ -23,6 +23,7 @@
 //! `--bench`.
 
 mod bench;
+mod model_cases;
 mod process;
 mod protocol;
 mod reference;
@@ -30,6 +31,10 @@ mod runner;
 mod snapshot;
 
 pub use bench::{BenchReport, LatencySummary, bench};
+pub use model_cases::{
+    MODEL_CASES, MODEL_CASES_COMMAND, ModelCases, ModelCasesError, ModelFile, ModelPath,
+    model_cases, parse_model_cases, reachable_outcomes, render_model_cases,
+};
 pub use process::Process;
 pub use protocol::{
     Answer, Driver, ErrorCode, Fault, ID_MAX, Implementation, LINE_BYTES_MAX, Op, PROTOCOL,
@@ -41,7 +46,7 @@ pub use runner::{
     CASES_MAX, CASES_PER_EXCHANGE, CORPUS, Case, ConformOptions, CorpusEntry, Difference, GenCase,
     Outcome, STEPS_MAX, UnknownCase, Verdict, batched_requests, case_strategy, check_case,
     check_cases, conform, corpus, corpus_entry, deployment_json, diagnose, first_difference,
-    generated_cases, hello, materialize, minimize, render, scenario_case,
+    generated_cases, hello, materialize, minimize, op_of, render, scenario_case,
 };
 pub use snapshot::{SnapshotError, snapshot_text, write_snapshots};
 
