@@ -40,6 +40,8 @@
 //! different bodies (the body is `m<n>`, as no rule reads it), and it does
 //! not model time passing with nothing due (no rule depends on it).
 
+pub mod cover;
+
 use crate::formats::report::{self, Observation};
 use crate::formats::scenario::{Bounds, Scenario, ScenarioError};
 use crate::rules::domain::{Deployment, UserId};
@@ -219,10 +221,17 @@ impl CheckModel {
     /// the state after its setup cmdlets and initial sign-ins. The timeline
     /// is not used: the checker tries every order of events instead.
     pub fn new(scenario: &Scenario) -> Result<CheckModel, ScenarioError> {
-        let b = scenario.check.clone();
         let mut deployment = (*scenario.deployment).clone();
-        deployment.options.ews_latency_ms = b.ews_latency_ms;
-        let d = Arc::new(deployment);
+        deployment.options.ews_latency_ms = scenario.check.ews_latency_ms;
+        CheckModel::on(scenario, Arc::new(deployment))
+    }
+
+    /// The model of a scenario on a given deployment: `new` passes the
+    /// scenario's with the `[check]` latency, while the model-based case
+    /// search (`cover`) passes the scenario's own, since its paths are
+    /// replayed on the conformance reference, which knows no `[check]`.
+    pub fn on(scenario: &Scenario, d: Arc<Deployment>) -> Result<CheckModel, ScenarioError> {
+        let b = scenario.check.clone();
         let world = scenario.initial_world(Arc::clone(&d))?;
         let symmetry = Arc::new(permutations(&d, &interchangeable(&d, &b)));
         let init = CheckState {
@@ -285,6 +294,28 @@ impl CheckModel {
         };
         w.drain().ok()?;
         Some(w.state)
+    }
+}
+
+impl CheckModel {
+    /// The budget after `action` happened: one less of its kind, or the
+    /// admin cmdlet marked used. `None` for an admin cmdlet that is not one
+    /// of the bounds' (no enabled action is).
+    pub fn spend(&self, budget: Budget, action: &Event) -> Option<Budget> {
+        let mut b = budget;
+        match action {
+            Event::SignIn { .. } | Event::SignOut { .. } | Event::SetPresence { .. } => {
+                b.user_events_left = b.user_events_left.checked_sub(1)?;
+            }
+            Event::CrashClient { .. } => b.crashes_left = b.crashes_left.checked_sub(1)?,
+            Event::EwsDown { .. } => b.outages_left = b.outages_left.checked_sub(1)?,
+            Event::Admin { .. } => {
+                let i = self.bounds.admin.iter().position(|e| e == action)?;
+                b.admin_unused &= !(1 << i);
+            }
+            _ => {}
+        }
+        Some(b)
     }
 }
 
@@ -368,19 +399,7 @@ impl Model for CheckModel {
             &mut Log::disabled(),
         )
         .ok()?;
-        let b = &mut next.budget;
-        match &action {
-            Event::SignIn { .. } | Event::SignOut { .. } | Event::SetPresence { .. } => {
-                b.user_events_left -= 1;
-            }
-            Event::CrashClient { .. } => b.crashes_left -= 1,
-            Event::EwsDown { .. } => b.outages_left -= 1,
-            Event::Admin { .. } => {
-                let i = self.bounds.admin.iter().position(|e| *e == action)?;
-                b.admin_unused &= !(1 << i);
-            }
-            _ => {}
-        }
+        next.budget = self.spend(last.budget, &action)?;
         Some(next)
     }
 

@@ -23,11 +23,13 @@ mod check;
 mod conform;
 mod exit;
 mod input;
+mod model_cases;
 mod run;
 mod simulate;
 
 pub use conform::{ConformArgs, SnapshotArgs, shell_quote};
 pub use exit::{EXIT_BAD_INPUT, EXIT_FAULT, EXIT_OK, EXIT_VIOLATION};
+pub use model_cases::model_cases_text;
 pub use simulate::SimArgs;
 
 use clap::{Parser, Subcommand};
@@ -91,6 +93,14 @@ pub enum Command {
     Serve,
     /// Print the JSON Schema of offline-im/1.
     Schema,
+    /// Search every corpus world for paths that reach every decision
+    /// outcome, and print the conformance kit's model-based cases.
+    ModelCases {
+        /// Write the cases to this file (src/conformance/model_cases.txt)
+        /// instead of printing them.
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
     /// Serve stateright's Explorer for the model, to click through states.
     Explore {
         /// The model; the embedded models/default.toml if omitted.
@@ -142,6 +152,7 @@ pub fn main_with(
             };
             check::check(model, opts, json, out, err)
         }
+        Command::ModelCases { write } => model_cases::model_cases(write, out, err),
         Command::Explore { model, addr } => check::explore(model, &addr, out, err),
         Command::Simulate(args) => simulate::simulate(args, out, err),
         Command::Conform(args) => conform::conform(args, out, err),

@@ -41,7 +41,10 @@ pub use edge::{
     render_edge_differences,
 };
 pub use generate::{GenCmdlet, GenWorld, cmdlet_strategy, world_strategy};
-pub use model_cases::{model_cases, reachable_outcomes};
+pub use model_cases::{
+    MODEL_CASES, MODEL_CASES_COMMAND, ModelCases, ModelCasesError, ModelFile, ModelPath,
+    model_cases, parse_model_cases, reachable_outcomes, render_model_cases,
+};
 pub use process::Process;
 pub use protocol::{
     Answer, Driver, ErrorCode, Fault, ID_MAX, Implementation, LINE_BYTES_MAX, Op, PROTOCOL,
@@ -55,7 +58,7 @@ pub use runner::{
     Difference, Found, GENERATED_WORLD, Outcome, STEPS_MAX, Source, Totals, UnknownCase, Verdict,
     batched_requests, check_case, check_cases, check_cases_covering, conform,
     conform_with_progress, corpus, corpus_entry, deployment_json, diagnose, first_difference,
-    generated_cases, hello, materialize, minimize, render, scenario_case,
+    generated_cases, hello, materialize, minimize, op_of, render, scenario_case,
 };
 pub use snapshot::{SnapshotError, snapshot_text, write_snapshots};
 pub use swarm::{GenCase, GenOp, GenWorldChoice, OP_KINDS, PRESENCES, case_strategy, kind_of};

@@ -1,0 +1,187 @@
+//! The `model-cases` subcommand: runs the model checker's case search
+//! (`check::cover`) on every corpus world, turns the chosen paths into
+//! protocol ops, and renders the conformance kit's committed file
+//! (`conformance::MODEL_CASES`). The checker and the kit do not import each
+//! other, so the conversion lives here.
+
+use super::exit::{EXIT_BAD_INPUT, EXIT_OK};
+use crate::check::cover::{self, COVER_BOUNDS, CoverBounds, Coverage};
+use crate::conformance::{self, ModelCases, ModelFile, ModelPath};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// The search's result on one world, with its wall time.
+struct Searched {
+    coverage: Coverage,
+    seconds: f64,
+}
+
+/// Searches every corpus world within `bounds`, on up to `threads`
+/// threads; the results are in corpus order whatever the threads did.
+fn search_corpus(bounds: CoverBounds, threads: usize) -> Result<Vec<Searched>, String> {
+    let corpus = conformance::corpus().map_err(|e| e.to_string())?;
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Option<Result<Searched, String>>> = (0..corpus.len()).map(|_| None).collect();
+    let found = std::sync::Mutex::new(slots);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| {
+                // Each turn takes one world, so a thread does at most
+                // `corpus.len()` turns.
+                for _ in 0..corpus.len() {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(entry) = corpus.get(i) else { break };
+                    let started = Instant::now();
+                    let r = cover::explore(&entry.scenario, bounds)
+                        .map(|coverage| Searched {
+                            coverage,
+                            seconds: started.elapsed().as_secs_f64(),
+                        })
+                        .map_err(|e| e.to_string());
+                    if let Ok(mut slots) = found.lock() {
+                        slots[i] = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    found
+        .into_inner()
+        .map_err(|_| "a search thread panicked".to_string())?
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("a search thread stopped early".into())))
+        .collect()
+}
+
+/// The committed file's content for these search results.
+fn render(searched: &[Searched], bounds: CoverBounds) -> Result<String, String> {
+    let corpus = conformance::corpus().map_err(|e| e.to_string())?;
+    let mut m = ModelCases {
+        bounds: format!(
+            "depth_max={} states_max={}",
+            bounds.depth_max, bounds.states_max
+        ),
+        ..ModelCases::default()
+    };
+    let mut reachable = BTreeSet::new();
+    for s in searched {
+        let c = &s.coverage;
+        let Some(entry) = corpus.iter().find(|e| e.scenario.file == c.file) else {
+            return Err(format!(
+                "the search returned `{}`, not a corpus file",
+                c.file
+            ));
+        };
+        let d = &entry.scenario.deployment;
+        reachable.extend(c.reached.iter().cloned());
+        m.files.push(ModelFile {
+            file: c.file.clone(),
+            states: c.states,
+            reached: c.reached.clone(),
+            cases: c
+                .paths
+                .iter()
+                .map(|p| ModelPath {
+                    covers: p.covers.clone(),
+                    ops: p
+                        .events
+                        .iter()
+                        .filter_map(|e| conformance::op_of(d, e))
+                        .collect(),
+                })
+                .collect(),
+        });
+    }
+    m.reachable = reachable.into_iter().collect();
+    Ok(conformance::render_model_cases(&m))
+}
+
+/// The text of the model-cases file as this build generates it, with the
+/// committed bounds: what `model-cases --write` writes and what the test
+/// that keeps the committed file current compares.
+pub fn model_cases_text() -> Result<String, String> {
+    let searched = search_corpus(COVER_BOUNDS, threads())?;
+    render(&searched, COVER_BOUNDS)
+}
+
+/// The threads the search uses: the machine's, at most four.
+fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(4)
+}
+
+/// Runs `model-cases`: writes the file to `write`, or prints it, and a
+/// table of what the search did to `err`.
+pub(super) fn model_cases(write: Option<PathBuf>, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let started = Instant::now();
+    let searched = match search_corpus(COVER_BOUNDS, threads()) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let text = match render(&searched, COVER_BOUNDS) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let _ = writeln!(
+        err,
+        "{:<44} {:>7} {:>5} {:>9} {:>8} {:>5} {:>4} {:>8}",
+        "file", "states", "depth", "trans", "outcomes", "cases", "ops", "seconds"
+    );
+    let mut reachable = BTreeSet::new();
+    let (mut cases, mut ops) = (0, 0);
+    for s in &searched {
+        let c = &s.coverage;
+        let path_ops: usize = c.paths.iter().map(|p| p.events.len()).sum();
+        cases += c.paths.len();
+        ops += path_ops;
+        reachable.extend(c.reached.iter());
+        let _ = writeln!(
+            err,
+            "{:<44} {:>6}{} {:>5} {:>9} {:>8} {:>5} {:>4} {:>8.2}",
+            c.file,
+            c.states,
+            if c.truncated { "+" } else { " " },
+            c.depth_reached,
+            c.transitions,
+            c.reached.len(),
+            c.paths.len(),
+            path_ops,
+            s.seconds
+        );
+    }
+    let _ = writeln!(
+        err,
+        "total: {} outcomes reachable, {cases} cases, {ops} ops after the prefixes, {:.2} s on {} thread(s); `+`: the state bound was reached",
+        reachable.len(),
+        started.elapsed().as_secs_f64(),
+        threads()
+    );
+    match write {
+        Some(path) => match std::fs::write(&path, &text) {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                let _ = writeln!(
+                    err,
+                    "error: cannot write `{}`: {e}; expected a writable path",
+                    path.display()
+                );
+                EXIT_BAD_INPUT
+            }
+        },
+        None => {
+            let _ = write!(out, "{text}");
+            EXIT_OK
+        }
+    }
+}
