@@ -38,7 +38,8 @@
 //! conformance kit is not the checker's to import, so the command line does
 //! that (`conformance::op_of`).
 
-use super::{CheckModel, CheckState};
+use super::CheckModel;
+use super::CheckState;
 use crate::formats::scenario::{Scenario, ScenarioError};
 use crate::rules::domain::Deployment;
 use crate::rules::world::{Event, State, World};
