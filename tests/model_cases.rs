@@ -5,7 +5,8 @@
 
 use offline_im::cli::model_cases_text;
 use offline_im::conformance::{
-    self, MODEL_CASES, MODEL_CASES_COMMAND, Op, Reference, call, parse_model_cases,
+    self, MODEL_CASES, MODEL_CASES_COMMAND, ModelCases, ModelFile, ModelPath, Op, Reference, call,
+    parse_model_cases, render_model_cases,
 };
 use std::collections::BTreeSet;
 
@@ -108,4 +109,43 @@ fn outcomes_known_reachable_are_listed() {
         sorted, listed,
         "the reachable list is not sorted and unique"
     );
+}
+
+#[test]
+fn a_malformed_line_is_named_by_line_and_column() {
+    let e = parse_model_cases("bounds x\nfile models/a.toml\nstates many\n").unwrap_err();
+    assert_eq!((e.line, e.column), (3, 8), "{e}");
+    assert!(e.message.contains("found `many`"), "{e}");
+    let e =
+        parse_model_cases("file models/a.toml\ncase\nop {\"id\":1,\"op\":\"fly\"}\n").unwrap_err();
+    assert_eq!((e.line, e.column), (3, 4), "{e}");
+    let e = parse_model_cases("covers a/b/c\n").unwrap_err();
+    assert_eq!((e.line, e.column), (1, 1), "{e}");
+    assert!(e.message.contains("before any `file`"), "{e}");
+    let e = parse_model_cases("file models/a.toml\nbogus\n").unwrap_err();
+    assert_eq!((e.line, e.column), (2, 1), "{e}");
+}
+
+#[test]
+fn rendering_and_parsing_are_inverse() {
+    let m = ModelCases {
+        bounds: "depth 8".into(),
+        files: vec![ModelFile {
+            file: "models/a.toml".into(),
+            states: 3,
+            reached: vec!["a/b/c".into(), "d/e/f/g".into()],
+            cases: vec![ModelPath {
+                covers: vec!["a/b/c".into()],
+                ops: vec![
+                    Op::SignOut {
+                        user: "alice".into(),
+                    },
+                    Op::Advance { to_ms: 5 },
+                ],
+            }],
+        }],
+        reachable: vec!["a/b/c".into(), "d/e/f/g".into()],
+    };
+    let text = render_model_cases(&m);
+    assert_eq!(parse_model_cases(&text), Ok(m));
 }
