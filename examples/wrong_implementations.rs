@@ -30,7 +30,7 @@ use std::io::{self, BufRead, Read};
 use std::process::ExitCode;
 
 /// The faults, by the name given on the command line.
-const FAULTS: [&str; 22] = [
+pub const FAULTS: [&str; 22] = [
     "federated-as-missed-conversation",
     "early-pickup",
     "per-user-grant-ignored",
@@ -199,18 +199,38 @@ impl Wrong {
     }
 }
 
+/// Sets one option of a deployment, adding `options` when it is absent.
+/// A malformed deployment (not an object, or `options` not one) is left
+/// as it is, so that the loader rejects it as it would the reference's:
+/// indexing would panic there.
+fn set_option(d: &mut Value, key: &str, value: Value) {
+    let Some(d) = d.as_object_mut() else { return };
+    let options = d
+        .entry("options")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    if let Some(options) = options.as_object_mut() {
+        options.insert(key.to_string(), value);
+    }
+}
+
 impl Implementation for Wrong {
     fn name(&self) -> String {
         format!("wrong implementation: {}", self.fault)
     }
 
     fn reset(&mut self, deployment: &Value) -> Answer {
+        // A deployment the loader rejects is rejected as the reference
+        // rejects it: each fault below is a misreading of a rule, not of
+        // the deployment rules, so it rewrites only deployments that load.
+        if conformance::load_deployment(deployment).is_err() {
+            return self.inner.reset(deployment);
+        }
         let mut d = deployment.clone();
         match self.fault {
             // Picks the spool up after one minute instead of two (OIM-011).
-            "early-pickup" => d["options"]["pickup_delay_ms"] = Value::from(60_000),
+            "early-pickup" => set_option(&mut d, "pickup_delay_ms", Value::from(60_000)),
             // Files a resent message again (DEC-004).
-            "duplicate-after-crash" => d["options"]["dedup"] = Value::from(false),
+            "duplicate-after-crash" => set_option(&mut d, "dedup", Value::from(false)),
             // OIM-004, DEC-033: an MSI client is let through whenever its
             // build passes, as if "only available in the latest version of
             // the Click-to-Run client" were a build threshold alone and the

@@ -86,7 +86,7 @@ fn conf_009_the_reference_conforms_over_the_pipe() {
     assert_eq!(code, 0, "{out}{err}");
     let corpus = conformance::CORPUS.len();
     assert!(
-        out.contains(&format!("({corpus} corpus, ")) && out.contains(" 300 generated;"),
+        out.contains(&format!(", {corpus} corpus, ")) && out.contains(" 300 generated;"),
         "{out}"
     );
 }
@@ -223,9 +223,9 @@ fn conf_009_generated_cases_catch_and_shrink() {
     let corpus = conformance::corpus().expect("the corpus loads");
     let mut wrong = wrong_implementations::wrong("out-of-order").expect("a known fault");
     let opts = ConformOptions {
-        cases: 2000,
-        seed: 7,
-        steps: 16,
+        cases: 4096,
+        seed: 1,
+        steps: 24,
         ..ConformOptions::default()
     };
     // Skip the corpus: find the first generated case that catches it.
@@ -386,7 +386,15 @@ fn conf_008_a_crash_mid_case_is_a_fault_with_the_request_in_flight() {
     // input; serve answers them and exits.
     let command =
         format!("for i in 1 2 3; do read -r l; printf '%s\\n' \"$l\"; done | {BIN} serve");
-    let (code, out, _) = cli(&["conform", "--impl", &command, "--timeout-ms", "2000"]);
+    let (code, out, _) = cli(&[
+        "conform",
+        "--impl",
+        &command,
+        "--timeout-ms",
+        "2000",
+        "--only",
+        "corpus",
+    ]);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("exited"), "{out}");
     assert!(out.contains("while request 4"), "{out}");
@@ -745,13 +753,15 @@ fn conf_009_only_and_no_corpus_select_the_sources() {
     assert_eq!(code, 0, "{out}{err}");
     let corpus = conformance::CORPUS.len();
     assert!(
-        out.contains(&format!("({corpus} corpus, 0 model-based, 0 generated;")),
+        out.contains(&format!(
+            "(0 protocol, {corpus} corpus, 0 model-based, 0 generated;"
+        )),
         "{out}"
     );
     let (code, out, err) = cli(&["conform", "--impl", &serve, "--no-corpus", "--cases", "10"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.contains("(0 corpus, ") && out.contains(", 10 generated;"),
+        out.contains(" protocol, 0 corpus, ") && out.contains(", 10 generated;"),
         "{out}"
     );
     let (code, _, err) = cli(&[
@@ -763,4 +773,74 @@ fn conf_009_only_and_no_corpus_select_the_sources() {
         "model",
     ]);
     assert_eq!(code, 2, "--no-corpus and --only conflict: {err}");
+}
+
+/// The one wrong implementation that a default run without the corpus does
+/// not catch: it needs a delivery to a signed-in recipient followed by a
+/// sign-out and a sign-in of that recipient, which no model-based case
+/// takes and 4,096 generated cases did not draw (BENCHMARKS.md).
+const NOT_CAUGHT_WITHOUT_THE_CORPUS: [&str; 1] = ["notified-at-every-sign-in"];
+
+/// CONF-009, CONF-012: every other wrong implementation of examples/ is
+/// caught by `conform --no-corpus` at default options, by a model-based
+/// case (CONF-015), a swarm-generated case in a corpus or generated world
+/// (CONF-014, CONF-018) of at most 8 steps, or a protocol edge case
+/// (CONF-017).
+#[test]
+fn conf_012_every_wrong_implementation_is_caught_without_the_corpus() {
+    let binary = wrong_implementations();
+    for fault in wrong_implementations::FAULTS {
+        let command = format!("{} {fault}", binary.display());
+        let (code, out, err) = cli(&["conform", "--impl", &command, "--no-corpus"]);
+        if NOT_CAUGHT_WITHOUT_THE_CORPUS.contains(&fault) {
+            assert_eq!(
+                code, 0,
+                "{fault} is caught now: update the list\n{out}{err}"
+            );
+            continue;
+        }
+        assert_eq!(code, 1, "{fault}: {out}{err}");
+        if out.contains("\nedge case `") {
+            continue;
+        }
+        let steps = figure_after(&out, "minimal sequence (");
+        assert!(
+            (1..=8).contains(&steps),
+            "{fault}: {steps} steps, expected at most 8\n{out}"
+        );
+        assert!(
+            out.contains("  case: model:") || out.contains("  case: gen:"),
+            "{fault}: caught by neither a model-based nor a generated case\n{out}"
+        );
+    }
+}
+
+/// CONF-016: a default run against the reference takes every reachable
+/// decision outcome, the kit's own coverage.
+#[test]
+fn conf_016_a_default_run_takes_every_reachable_outcome() {
+    let corpus = conformance::corpus().expect("the corpus loads");
+    let outcome = conformance::conform(&mut Reference::new(), &corpus, &ConformOptions::default())
+        .expect("the default options name no case");
+    let Outcome::Conforms {
+        coverage, totals, ..
+    } = outcome
+    else {
+        panic!("the reference differs from itself: {outcome:?}");
+    };
+    assert!(
+        totals.model_cases > 0 && totals.protocol_cases > 0,
+        "{totals:?}"
+    );
+    assert!(
+        coverage.reachable.len() > 50,
+        "{} reachable",
+        coverage.reachable.len()
+    );
+    assert_eq!(
+        coverage.unexercised(),
+        Vec::<&str>::new(),
+        "{}",
+        coverage.render()
+    );
 }

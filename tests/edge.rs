@@ -1,4 +1,4 @@
-//! The protocol edge cases (`conformance::edge_cases`, SPEC.md §7): the
+//! The protocol edge cases of CONF-017 and DEC-065 (`conformance::edge_cases`, SPEC.md §7): the
 //! reference has no edge difference with itself, served as a process or in
 //! process; the reference's answers are the ones each case was written for;
 //! and implementations that part from the reference on one edge are caught

@@ -19,13 +19,13 @@ pub struct ConformArgs {
     #[arg(long = "impl", value_name = "COMMAND")]
     pub implementation: String,
     /// Generated cases after the corpus.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(0..=i64::from(conformance::CASES_MAX)))]
+    #[arg(long, default_value_t = conformance::CASES_DEFAULT, value_parser = clap::value_parser!(u32).range(0..=i64::from(conformance::CASES_MAX)))]
     pub cases: u32,
     /// The seed of the generated cases.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// The most generated steps per case (1 to 64).
-    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u16).range(1..=conformance::STEPS_MAX as i64))]
+    #[arg(long, default_value_t = conformance::STEPS_DEFAULT as u16, value_parser = clap::value_parser!(u16).range(1..=conformance::STEPS_MAX as i64))]
     pub steps: u16,
     /// How long to wait for each answer before calling it a fault.
     #[arg(long = "timeout-ms", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
@@ -41,12 +41,12 @@ pub struct ConformArgs {
     /// each shrunk and printed once, instead of stopping at the first.
     #[arg(long = "keep-going")]
     pub keep_going: bool,
-    /// Leave out the hand-written corpus: run the model-based and the
-    /// generated cases alone.
+    /// Leave out the hand-written corpus: run the protocol edge cases, the
+    /// model-based and the generated cases alone.
     #[arg(long = "no-corpus", conflicts_with = "only")]
     pub no_corpus: bool,
-    /// Run one source alone: the corpus, the model-based cases or the
-    /// generated cases.
+    /// Run one source alone: the protocol edge cases, the corpus, the
+    /// model-based cases or the generated cases.
     #[arg(long, value_enum)]
     pub only: Option<SourceArg>,
     /// Print every decision outcome with the number of cases that took it,
@@ -58,6 +58,8 @@ pub struct ConformArgs {
 /// The case sources `--only` names (CONF-009).
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SourceArg {
+    /// The protocol edge cases.
+    Protocol,
     /// The hand-written scenarios of models/.
     Corpus,
     /// The committed model-based cases.
@@ -69,6 +71,7 @@ pub enum SourceArg {
 impl SourceArg {
     fn source(self) -> Source {
         match self {
+            SourceArg::Protocol => Source::Protocol,
             SourceArg::Corpus => Source::Corpus,
             SourceArg::Model => Source::Model,
             SourceArg::Generated => Source::Generated,
@@ -146,7 +149,7 @@ pub fn conform(args: ConformArgs, out: &mut dyn Write, err: &mut dyn Write) -> u
         only: args.case.clone(),
         sources: match args.only {
             Some(only) => vec![only.source()],
-            None if args.no_corpus => vec![Source::Model, Source::Generated],
+            None if args.no_corpus => vec![Source::Protocol, Source::Model, Source::Generated],
             None => Source::ALL.to_vec(),
         },
         keep_going: args.keep_going,
@@ -210,7 +213,7 @@ pub fn conform(args: ConformArgs, out: &mut dyn Write, err: &mut dyn Write) -> u
     let _ = write!(
         out,
         "{}",
-        conformance::render(&outcome, &replay, args.coverage)
+        conformance::render(&outcome, &args.implementation, &replay, args.coverage)
     );
     if !stderr_tail.is_empty() {
         let _ = writeln!(

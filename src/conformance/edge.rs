@@ -45,7 +45,7 @@ pub struct EdgeCase {
 
 /// Where an implementation's answer to an edge-case line differs from the
 /// reference's.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct EdgeDifference {
     /// The case's name.
     pub case: &'static str,

@@ -43,7 +43,7 @@ pub use edge::{
 pub use generate::{GenCmdlet, GenWorld, cmdlet_strategy, world_strategy};
 pub use model_cases::{
     MODEL_CASES, MODEL_CASES_COMMAND, ModelCases, ModelCasesError, ModelFile, ModelPath,
-    model_cases, parse_model_cases, reachable_outcomes, render_model_cases,
+    parse_model_cases, reachable_outcomes, render_model_cases,
 };
 pub use process::Process;
 pub use protocol::{
@@ -54,11 +54,12 @@ pub use protocol::{
 };
 pub use reference::{Reference, load_deployment, serve};
 pub use runner::{
-    CASES_MAX, CASES_PER_EXCHANGE, CORPUS, Case, ConformOptions, CorpusEntry, DISTINCT_MAX,
-    Difference, Found, GENERATED_WORLD, Outcome, STEPS_MAX, Source, Totals, UnknownCase, Verdict,
-    batched_requests, check_case, check_cases, check_cases_covering, conform,
-    conform_with_progress, corpus, corpus_entry, deployment_json, diagnose, first_difference,
-    generated_cases, hello, materialize, minimize, op_of, render, scenario_case,
+    CASES_DEFAULT, CASES_MAX, CASES_PER_EXCHANGE, CORPUS, Case, ConformOptions, CorpusEntry,
+    DISTINCT_MAX, Difference, Found, GENERATED_WORLD, Outcome, STEPS_DEFAULT, STEPS_MAX, Source,
+    Totals, UnknownCase, Verdict, batched_requests, check_case, check_cases, check_cases_covering,
+    conform, conform_with_progress, corpus, corpus_entry, deployment_json, diagnose,
+    first_difference, generated_cases, hello, materialize, minimize, model_cases, op_of, render,
+    scenario_case,
 };
 pub use snapshot::{SnapshotError, snapshot_text, write_snapshots};
 pub use swarm::{GenCase, GenOp, GenWorldChoice, OP_KINDS, PRESENCES, case_strategy, kind_of};
@@ -81,7 +82,7 @@ pub fn assert_conforms(imp: &mut impl Implementation, opts: &ConformOptions) {
                     opts.seed, opts.cases, opts.steps,
                 )
             };
-            panic!("{}", render(&outcome, &replay, false))
+            panic!("{}", render(&outcome, "(in process)", &replay, false))
         }
         Err(e) => panic!("{e}"),
     }

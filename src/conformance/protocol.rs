@@ -519,7 +519,7 @@ pub fn decode_answer(line: &str, id: u64, op: &Op) -> Result<Answer, Fault> {
 /// An answer to a raw request line (`Driver::exchange_lines`), reduced to
 /// what the kit compares (CONF-007): the echoed `id`, `ok`, and the `code`
 /// of a rejection. The message is kept for people and never compared.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RawAnswer {
     /// The `id` the answer carried, read by value (CONF-013): a whole
     /// number, or `null` for a request without a readable id. Any other

@@ -18,7 +18,8 @@
 //! own invariants are the model checker's business; here it is the oracle.
 
 use super::coverage::Coverage;
-use super::model_cases::{model_cases, reachable_outcomes};
+use super::edge::{EdgeDifference, check_edge_cases, edge_cases, render_edge_differences};
+use super::model_cases::{MODEL_CASES, parse_model_cases, reachable_outcomes};
 use super::protocol::{
     Answer, Driver, Fault, Op, PROTOCOL, agree, answer_json, call, encode_request, truncate,
 };
@@ -38,6 +39,13 @@ use std::fmt::Write as _;
 
 include!(concat!(env!("OUT_DIR"), "/corpus.rs"));
 
+/// Generated cases in a default run (`--cases`): the number at which every
+/// wrong implementation of examples/ but one is caught without the corpus
+/// (BENCHMARKS.md), well inside the 30 s a default run may take.
+pub const CASES_DEFAULT: u32 = 4096;
+/// Ops per generated case in a default run (`--steps`); measured with
+/// `CASES_DEFAULT` (BENCHMARKS.md): 12 missed a bug that 24 catches.
+pub const STEPS_DEFAULT: usize = 24;
 /// The most generated ops a case may have (`--steps`).
 pub const STEPS_MAX: usize = 64;
 /// The most generated cases one run may ask for (`--cases`).
@@ -219,6 +227,31 @@ pub fn scenario_case(entry: &CorpusEntry) -> Case {
         deployment: entry.deployment.clone(),
         ops,
     }
+}
+
+/// The committed model-based cases on the corpus, in file order: each is
+/// its corpus file's prefix followed by the path's ops, and `origin` is
+/// `model:<i>`, its index here. A file the corpus does not hold has no
+/// cases; an unparsable committed file gives none (a test proves it parses).
+pub fn model_cases(corpus: &[CorpusEntry]) -> Vec<Case> {
+    let Ok(m) = parse_model_cases(MODEL_CASES) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for f in &m.files {
+        let Some(entry) = corpus.iter().find(|e| e.scenario.file == f.file) else {
+            continue;
+        };
+        for c in &f.cases {
+            out.push(Case {
+                origin: format!("model:{}", out.len()),
+                file: f.file.clone(),
+                deployment: entry.deployment.clone(),
+                ops: entry.prefix.iter().chain(&c.ops).cloned().collect(),
+            });
+        }
+    }
+    out
 }
 
 /// The `file` of a case in a generated world, which has no corpus file.
@@ -421,6 +454,9 @@ pub fn minimize(
 /// run takes them (CONF-009).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Source {
+    /// The protocol edge cases of CONF-017: raw lines compared by id, `ok`
+    /// and `code`.
+    Protocol,
     /// The hand-written scenarios of models/.
     Corpus,
     /// Paths through the rule book's state graph chosen to cover every
@@ -432,11 +468,17 @@ pub enum Source {
 
 impl Source {
     /// Every source, in run order.
-    pub const ALL: [Source; 3] = [Source::Corpus, Source::Model, Source::Generated];
+    pub const ALL: [Source; 4] = [
+        Source::Protocol,
+        Source::Corpus,
+        Source::Model,
+        Source::Generated,
+    ];
 
     /// The name `--only` takes.
     pub fn name(self) -> &'static str {
         match self {
+            Source::Protocol => "protocol",
             Source::Corpus => "corpus",
             Source::Model => "model",
             Source::Generated => "generated",
@@ -467,9 +509,9 @@ pub struct ConformOptions {
 impl Default for ConformOptions {
     fn default() -> Self {
         ConformOptions {
-            cases: 256,
+            cases: CASES_DEFAULT,
             seed: 1,
-            steps: 12,
+            steps: STEPS_DEFAULT,
             only: None,
             sources: Source::ALL.to_vec(),
             keep_going: false,
@@ -480,6 +522,8 @@ impl Default for ConformOptions {
 /// How many cases of each source ran, and how many differed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
+    /// Protocol edge cases run (CONF-017).
+    pub protocol_cases: u64,
     /// Corpus scenarios run.
     pub corpus_cases: u64,
     /// Model-based cases run.
@@ -495,7 +539,7 @@ pub struct Totals {
 impl Totals {
     /// Cases run, of every source.
     pub fn cases(&self) -> u64 {
-        self.corpus_cases + self.model_cases + self.generated_cases
+        self.protocol_cases + self.corpus_cases + self.model_cases + self.generated_cases
     }
 }
 
@@ -539,8 +583,11 @@ pub enum Outcome {
         implementation: String,
         /// The seed of the run, for the replay command.
         seed: u64,
-        /// The distinct differences, in the order first found; never empty.
+        /// The distinct differences, in the order first found.
         found: Vec<Found>,
+        /// The protocol edge-case lines answered differently (CONF-017);
+        /// this and `found` are never both empty.
+        edge: Vec<EdgeDifference>,
         /// The cases run (all of them with `keep_going`, up to the first
         /// differing exchange without).
         totals: Totals,
@@ -677,13 +724,35 @@ pub fn conform_with_progress(
     };
     let mut reference = Reference::new();
     let mut totals = Totals::default();
+    // The edge cases come first, while the connection has had no `reset`
+    // (their first sequence needs that), with a reference of their own so
+    // that their lines do not count towards coverage.
+    let mut edge = Vec::new();
+    if opts.only.is_none() && wants(Source::Protocol) {
+        edge = match check_edge_cases(imp, &mut Reference::new()) {
+            Ok(v) => v,
+            Err(fault) => {
+                return Ok(Outcome::Fault {
+                    origin: "the protocol edge cases".into(),
+                    fault,
+                });
+            }
+        };
+        let cases = edge_cases();
+        totals.protocol_cases = cases.len() as u64;
+        totals.cases_differ += cases
+            .iter()
+            .filter(|c| edge.iter().any(|d| d.case == c.name))
+            .count() as u64;
+    }
     let mut coverage = Coverage::new(reachable_outcomes());
     let mut found: Vec<Found> = Vec::new();
     // Unshrunk signatures already accounted for, with the index in `found`
     // of the difference they shrank to; a case with one of them is counted,
     // not shrunk again.
     let mut raw_seen: BTreeMap<String, usize> = BTreeMap::new();
-    let cases_total = (corpus_sel.len() + model_sel.len() + gen_sel.len()) as u64;
+    let cases_total =
+        totals.protocol_cases + (corpus_sel.len() + model_sel.len() + gen_sel.len()) as u64;
     let strategy = case_strategy(corpus.len(), opts.steps.min(STEPS_MAX));
     let corpus_cases: Vec<Case> = corpus_sel.iter().map(|e| scenario_case(e)).collect();
     let model_cases: Vec<Case> = model_sel.into_iter().cloned().collect();
@@ -716,7 +785,12 @@ pub fn conform_with_progress(
             trees: Vec::new(),
         })
         .chain(gen_batches);
+    progress(totals.cases(), cases_total);
+    let stop_now = !edge.is_empty() && !opts.keep_going;
     'batches: for mut batch in batches {
+        if stop_now {
+            break;
+        }
         if batch.cases.is_empty() {
             continue;
         }
@@ -739,6 +813,7 @@ pub fn conform_with_progress(
             .map(|c| c.requests().len() as u64)
             .sum::<u64>();
         match batch.source {
+            Source::Protocol => totals.protocol_cases += n,
             Source::Corpus => totals.corpus_cases += n,
             Source::Model => totals.model_cases += n,
             Source::Generated => totals.generated_cases += n,
@@ -790,7 +865,7 @@ pub fn conform_with_progress(
         }
         progress(totals.cases(), cases_total);
     }
-    Ok(if found.is_empty() {
+    Ok(if found.is_empty() && edge.is_empty() {
         Outcome::Conforms {
             implementation,
             totals,
@@ -801,6 +876,7 @@ pub fn conform_with_progress(
             implementation,
             seed: opts.seed,
             found,
+            edge,
             totals,
             coverage,
         }
@@ -1020,8 +1096,9 @@ pub fn signature(d: &Difference) -> String {
 /// The line of totals every report ends its head with.
 fn totals_line(t: &Totals) -> String {
     format!(
-        "cases run: {} ({} corpus, {} model-based, {} generated; {} requests); cases that differ: {}",
+        "cases run: {} ({} protocol, {} corpus, {} model-based, {} generated; {} requests); cases that differ: {}",
         t.cases(),
+        t.protocol_cases,
         t.corpus_cases,
         t.model_cases,
         t.generated_cases,
@@ -1078,10 +1155,16 @@ fn render_found(out: &mut String, implementation: &str, seed: u64, f: &Found, re
     let _ = writeln!(out, "\nreplay: {replay}");
 }
 
-/// Renders an outcome for a person. `replay` makes the command that
-/// replays one case from its origin; `show_coverage` adds the coverage
-/// table (`--coverage`).
-pub fn render(outcome: &Outcome, replay: &dyn Fn(&str) -> String, show_coverage: bool) -> String {
+/// Renders an outcome for a person. `command` is the implementation's
+/// command line, for the edge cases' replay; `replay` makes the command
+/// that replays one case from its origin; `show_coverage` adds the
+/// coverage table (`--coverage`).
+pub fn render(
+    outcome: &Outcome,
+    command: &str,
+    replay: &dyn Fn(&str) -> String,
+    show_coverage: bool,
+) -> String {
     let mut out = String::new();
     match outcome {
         Outcome::Conforms {
@@ -1104,16 +1187,24 @@ pub fn render(outcome: &Outcome, replay: &dyn Fn(&str) -> String, show_coverage:
             implementation,
             seed,
             found,
+            edge,
             totals,
             coverage,
         } => {
+            let edge_cases_differing = edge_cases()
+                .iter()
+                .filter(|c| edge.iter().any(|d| d.case == c.name))
+                .count();
+            let distinct = found.len() + edge_cases_differing;
             let _ = writeln!(
                 out,
-                "DIFFERS: {implementation} disagrees with the reference: {} distinct difference{}",
-                found.len(),
-                if found.len() == 1 { "" } else { "s" }
+                "DIFFERS: {implementation} disagrees with the reference: {distinct} distinct difference{}",
+                if distinct == 1 { "" } else { "s" }
             );
             let _ = writeln!(out, "{}", totals_line(totals));
+            if !edge.is_empty() {
+                let _ = write!(out, "\n{}", render_edge_differences(edge, command));
+            }
             for (i, f) in found.iter().enumerate() {
                 let _ = writeln!(
                     out,
