@@ -39,13 +39,14 @@ use std::fmt::Write as _;
 
 include!(concat!(env!("OUT_DIR"), "/corpus.rs"));
 
-/// Generated cases in a default run (`--cases`): the number at which every
-/// wrong implementation of examples/ but one is caught without the corpus
-/// (BENCHMARKS.md), well inside the 30 s a default run may take.
-pub const CASES_DEFAULT: u32 = 4096;
-/// Ops per generated case in a default run (`--steps`); measured with
-/// `CASES_DEFAULT` (BENCHMARKS.md): 12 missed a bug that 24 catches.
-pub const STEPS_DEFAULT: usize = 24;
+/// Generated cases in a default run (`--cases`): with `STEPS_DEFAULT`, the
+/// smallest measured setting at which every wrong implementation of
+/// examples/ is caught without the corpus (BENCHMARKS.md), well inside the
+/// 30 s a default run may take.
+pub const CASES_DEFAULT: u32 = 8192;
+/// Ops per generated case in a default run (`--steps`); 4,096 cases of 24
+/// ops missed one wrong implementation that 8,192 of 32 catch.
+pub const STEPS_DEFAULT: usize = 32;
 /// The most generated ops a case may have (`--steps`).
 pub const STEPS_MAX: usize = 64;
 /// The most generated cases one run may ask for (`--cases`).

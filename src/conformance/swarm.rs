@@ -21,7 +21,7 @@ use crate::rules::domain::Deployment;
 use proptest::prelude::*;
 
 /// The op kinds a case mixes, in the order of `GenCase::weights`.
-pub const OP_KINDS: [&str; 10] = [
+pub const OP_KINDS: [&str; 11] = [
     "send",
     "sign_in",
     "sign_out",
@@ -32,6 +32,7 @@ pub const OP_KINDS: [&str; 10] = [
     "ews_up",
     "admin",
     "advance",
+    "relog",
 ];
 
 /// The largest weight a kind can draw; a kind's share of a case's ops is
@@ -133,7 +134,7 @@ pub fn case_strategy(worlds: usize, steps: usize) -> impl Strategy<Value = GenCa
         world,
         proptest::array::uniform4(0..=PRESENCES.len() as u8),
         proptest::collection::vec(cmdlet_strategy(), 0..=CASE_CMDLETS_MAX),
-        proptest::array::uniform10(0..=WEIGHT_MAX),
+        proptest::array::uniform11(0..=WEIGHT_MAX),
         proptest::collection::vec(gen_op(), 0..=steps),
     )
         .prop_map(|(world, start, cmdlets, weights, ops)| GenCase {
@@ -213,7 +214,7 @@ pub fn materialize_ops(names: &WorldNames<'_>, g: &GenCase, mut clock_ms: u64) -
     let mut ops = Vec::with_capacity(g.ops.len());
     for op in &g.ops {
         let GenOp { a, b, c, .. } = *op;
-        ops.push(match OP_KINDS[kind_of(&g.weights, op.roll)] {
+        let next = match OP_KINDS[kind_of(&g.weights, op.roll)] {
             "send" => Op::Send {
                 from: user(a),
                 to: user(b),
@@ -241,13 +242,26 @@ pub fn materialize_ops(names: &WorldNames<'_>, g: &GenCase, mut clock_ms: u64) -
                     command: command.clone(),
                 }
             }
+            // A sign-out and a sign-in in a row, one drawn op: the sign-in
+            // is where a client is provisioned again (DEC-009) and where
+            // missed conversations are notified (DEC-021), so a sequence
+            // that needs several of them is dense in some cases, not rare in
+            // all of them.
+            "relog" => {
+                ops.push(Op::SignOut { user: user(a) });
+                Op::SignIn {
+                    user: user(a),
+                    presence: presence(b),
+                }
+            }
             _ => {
                 clock_ms = clock_ms
                     .saturating_add(steps_ms[usize::from(a) % steps_ms.len()])
                     .min(super::protocol::TIME_MS_MAX);
                 Op::Advance { to_ms: clock_ms }
             }
-        });
+        };
+        ops.push(next);
     }
     ops
 }
@@ -268,7 +282,7 @@ mod tests {
         let share = (0..4000u16).filter(|r| kind_of(&weights, *r) == 9).count();
         assert_eq!(share, 3000, "weight 3 of 4 is three quarters of the rolls");
         let uniform: std::collections::BTreeSet<usize> =
-            (0..100u16).map(|r| kind_of(&[0; 10], r)).collect();
+            (0..100u16).map(|r| kind_of(&[0; 11], r)).collect();
         assert_eq!(uniform.len(), OP_KINDS.len(), "all zero means all equal");
     }
 }
