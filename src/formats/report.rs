@@ -194,24 +194,15 @@ pub fn route_view(
     id: crate::rules::domain::MessageId,
     r: crate::rules::dispatch::Route,
 ) -> RouteView {
-    let reason = match r {
-        crate::rules::dispatch::Route::Unavailable(why) => Some(why),
-        _ => s.record(id).fallback,
-    };
-    // The writer whose gate refused: the sender for an unavailable route,
-    // the recipient for a fallback to live (DEC-015).
-    let rec = s.record(id);
-    let writer = if matches!(r, crate::rules::dispatch::Route::Unavailable(_)) {
-        rec.from
-    } else {
-        rec.to
-    };
+    // The rule book says which gate refused and whose it was (DEC-015).
+    let refusal = s.record(id).refusal();
+    let reason = refusal.map(|(why, _)| why);
     RouteView {
         id: id.to_string(),
         route: r.name(),
         reason: reason.map(|w| w.name()),
         source: reason.map(|w| w.source()),
-        detail: reason.and_then(|w| w.detail(d.user(writer).client.build)),
+        detail: refusal.and_then(|(why, writer)| why.detail(d.user(writer).client.build)),
     }
 }
 

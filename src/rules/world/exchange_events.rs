@@ -108,7 +108,7 @@ pub(super) fn exchange_process(
             name(d, writer)
         ));
     };
-    if !s.ews_up[d.user(writer).org.0 as usize] {
+    if !s.writer_ews_up(d, writer) {
         return fail(format!("EWS of {} is down", d.org_of(writer).name));
     }
     let req = s.requests.remove(i);

@@ -35,6 +35,18 @@ pub struct MessageRecord {
     pub first_pickup_ms: Option<u64>,
 }
 
+impl MessageRecord {
+    /// The gate that refused this IM, if one did, and the writer whose
+    /// gate it was: the sender for an unavailable route, the recipient for
+    /// a fallback to live (DEC-015).
+    pub fn refusal(&self) -> Option<(Unavailable, UserId)> {
+        match self.route {
+            Route::Unavailable(why) => Some((why, self.from)),
+            _ => self.fallback.map(|why| (why, self.to)),
+        }
+    }
+}
+
 /// The ledger: the record of every IM sent that the state still refers to,
 /// in id order, and the count of all IMs ever sent.
 ///

@@ -228,7 +228,7 @@ impl State {
         for r in &self.requests {
             if !seen.contains(&r.writer)
                 && r.ready_ms <= self.clock_ms
-                && self.ews_up[d.user(r.writer).org.0 as usize]
+                && self.writer_ews_up(d, r.writer)
             {
                 seen.push(r.writer);
                 out.push(Event::ExchangeProcess { writer: r.writer });
@@ -253,13 +253,26 @@ impl State {
     /// (DEC-023) and has an entry due now. This is the precondition of
     /// `Event::Pickup`, and the scheduler's test for offering one.
     pub(super) fn pickup_due(&self, u: UserId) -> bool {
-        let c = self.client(u);
-        c.running
-            && c.signed_in
+        self.spool_timer_runs(u)
             && self
                 .spooler(u)
                 .next_due_ms()
                 .is_some_and(|due| due <= self.clock_ms)
+    }
+
+    /// DEC-023: a client's spool timer runs only while the client runs and
+    /// is signed in. The one place this rule is written; the precondition
+    /// of a pickup and the scheduler's next timer both ask it.
+    fn spool_timer_runs(&self, u: UserId) -> bool {
+        let c = self.client(u);
+        c.running && c.signed_in
+    }
+
+    /// DEC-024, DEC-017: Exchange processes a request only while the
+    /// writer's organisation's EWS is up. Asked by the processing rule, by
+    /// the scheduler's enabled events and by its next timer.
+    pub(super) fn writer_ews_up(&self, d: &Deployment, writer: UserId) -> bool {
+        self.ews_up[d.user(writer).org.0 as usize]
     }
 
     /// The earliest future time at which something becomes due: a spool
@@ -267,15 +280,12 @@ impl State {
     pub fn next_timer_ms(&self, d: &Deployment) -> Option<u64> {
         let timers = d
             .user_ids()
-            .filter(|u| {
-                let c = self.client(*u);
-                c.running && c.signed_in
-            })
+            .filter(|u| self.spool_timer_runs(*u))
             .filter_map(|u| self.spooler(u).next_due_ms());
         let requests = self
             .requests
             .iter()
-            .filter(|r| self.ews_up[d.user(r.writer).org.0 as usize])
+            .filter(|r| self.writer_ews_up(d, r.writer))
             .map(|r| r.ready_ms);
         let responses = self.responses.iter().map(|r| r.ready_ms);
         timers
