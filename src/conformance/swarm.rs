@@ -21,7 +21,7 @@ use crate::rules::domain::Deployment;
 use proptest::prelude::*;
 
 /// The op kinds a case mixes, in the order of `GenCase::weights`.
-pub const OP_KINDS: [&str; 11] = [
+pub const OP_KINDS: [&str; 12] = [
     "send",
     "sign_in",
     "sign_out",
@@ -33,6 +33,7 @@ pub const OP_KINDS: [&str; 11] = [
     "admin",
     "advance",
     "relog",
+    "burst",
 ];
 
 /// The largest weight a kind can draw; a kind's share of a case's ops is
@@ -134,7 +135,7 @@ pub fn case_strategy(worlds: usize, steps: usize) -> impl Strategy<Value = GenCa
         world,
         proptest::array::uniform4(0..=PRESENCES.len() as u8),
         proptest::collection::vec(cmdlet_strategy(), 0..=CASE_CMDLETS_MAX),
-        proptest::array::uniform11(0..=WEIGHT_MAX),
+        proptest::array::uniform12(0..=WEIGHT_MAX),
         proptest::collection::vec(gen_op(), 0..=steps),
     )
         .prop_map(|(world, start, cmdlets, weights, ops)| GenCase {
@@ -254,6 +255,18 @@ pub fn materialize_ops(names: &WorldNames<'_>, g: &GenCase, mut clock_ms: u64) -
                     presence: presence(b),
                 }
             }
+            // Two IMs in a row from one user to another with one body: the
+            // per-pair order (DEC-006) and the dedup by message id (DEC-004)
+            // are only visible with two messages in one mailbox.
+            "burst" => {
+                let send = Op::Send {
+                    from: user(a),
+                    to: user(b),
+                    body: BODIES[usize::from(c) % BODIES.len()].to_string(),
+                };
+                ops.push(send.clone());
+                send
+            }
             _ => {
                 clock_ms = clock_ms
                     .saturating_add(steps_ms[usize::from(a) % steps_ms.len()])
@@ -282,7 +295,7 @@ mod tests {
         let share = (0..4000u16).filter(|r| kind_of(&weights, *r) == 9).count();
         assert_eq!(share, 3000, "weight 3 of 4 is three quarters of the rolls");
         let uniform: std::collections::BTreeSet<usize> =
-            (0..100u16).map(|r| kind_of(&[0; 11], r)).collect();
+            (0..100u16).map(|r| kind_of(&[0; 12], r)).collect();
         assert_eq!(uniform.len(), OP_KINDS.len(), "all zero means all equal");
     }
 }
