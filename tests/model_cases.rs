@@ -10,14 +10,13 @@ use offline_im::conformance::{
 };
 use std::collections::BTreeSet;
 
+/// One generation, compared with the committed file. That file was
+/// written by an earlier run, on another machine or thread count, so the
+/// comparison is also the determinism check; a second generation here
+/// would double the test's 25 s of search for no more evidence.
 #[test]
 fn the_committed_cases_are_current_and_generation_is_deterministic() {
     let first = model_cases_text().expect("the corpus searches");
-    let second = model_cases_text().expect("the corpus searches");
-    assert!(
-        first == second,
-        "two generations in one build differ: the search is not deterministic"
-    );
     assert!(
         first == MODEL_CASES,
         "src/conformance/model_cases.txt is not what this build generates; regenerate it with\n    {MODEL_CASES_COMMAND}\nand review the diff"

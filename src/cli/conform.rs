@@ -18,7 +18,8 @@ pub struct ConformArgs {
     /// offline-im/1 on stdin and stdout (see `offline-im schema`).
     #[arg(long = "impl", value_name = "COMMAND")]
     pub implementation: String,
-    /// Generated cases after the corpus.
+    /// Generated cases, after the protocol edge cases, the corpus and the
+    /// model-based cases.
     #[arg(long, default_value_t = conformance::CASES_DEFAULT, value_parser = clap::value_parser!(u32).range(0..=i64::from(conformance::CASES_MAX)))]
     pub cases: u32,
     /// The seed of the generated cases.
@@ -30,7 +31,7 @@ pub struct ConformArgs {
     /// How long to wait for each answer before calling it a fault.
     #[arg(long = "timeout-ms", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub timeout_ms: u64,
-    /// Run only this case: a corpus file (models/NAME.toml) or gen:I.
+    /// Run only this case: a corpus file (models/NAME.toml), model:I or gen:I.
     #[arg(long)]
     pub case: Option<String>,
     /// After a passing run, measure latency and throughput against the

@@ -64,7 +64,8 @@ pub use runner::{
 pub use snapshot::{SnapshotError, snapshot_text, write_snapshots};
 pub use swarm::{GenCase, GenOp, GenWorldChoice, OP_KINDS, PRESENCES, case_strategy, kind_of};
 
-/// Runs the corpus and the generated cases against an in-process
+/// Runs what `conform` runs (the protocol edge cases, the corpus, the
+/// model-based and the generated cases, CONF-009) against an in-process
 /// implementation and panics with the minimal counterexample if it differs
 /// from the reference or breaks the protocol. For implementers' own
 /// `cargo test`.
@@ -76,13 +77,26 @@ pub fn assert_conforms(imp: &mut impl Implementation, opts: &ConformOptions) {
     match conform(imp, &corpus, opts) {
         Ok(outcome @ Outcome::Conforms { .. }) => drop(outcome),
         Ok(outcome) => {
+            // A single case replays with `only`; a batch, `hello` or the
+            // edge cases replay with the whole (deterministic) run.
             let replay = |origin: &str| {
+                let single = (origin.starts_with("gen:") || origin.starts_with("model:"))
+                    && !origin.contains(' ')
+                    || origin.ends_with(".toml");
+                let only = if single {
+                    format!("Some({origin:?}.into())")
+                } else {
+                    "None".to_string()
+                };
                 format!(
-                    "conformance::assert_conforms(imp, &ConformOptions {{ seed: {}, cases: {}, steps: {}, only: Some({origin:?}.into()), ..ConformOptions::default() }})",
+                    "conformance::assert_conforms(imp, &ConformOptions {{ seed: {}, cases: {}, steps: {}, only: {only}, ..ConformOptions::default() }})",
                     opts.seed, opts.cases, opts.steps,
                 )
             };
-            panic!("{}", render(&outcome, "(in process)", &replay, false))
+            panic!(
+                "{}",
+                render(&outcome, "YOUR-IMPLEMENTATION", &replay, false)
+            )
         }
         Err(e) => panic!("{e}"),
     }

@@ -509,6 +509,28 @@ pub enum Fault {
         /// rejection of `hello`, or no answer.
         found: String,
     },
+    /// A driver returned another number of answers than requests sent
+    /// (CONF-002: one answer each); a `Driver` of one's own can, a process
+    /// cannot, since each missing answer is a timeout.
+    #[error("the driver returned {found} answers to {expected} requests, expected one each")]
+    AnswerCount {
+        /// The requests sent.
+        expected: usize,
+        /// The answers returned.
+        found: usize,
+    },
+}
+
+/// The answers of one exchange, checked to be one per request (CONF-002).
+pub fn one_answer_each<T>(answers: Vec<T>, expected: usize) -> Result<Vec<T>, Fault> {
+    if answers.len() == expected {
+        Ok(answers)
+    } else {
+        Err(Fault::AnswerCount {
+            expected,
+            found: answers.len(),
+        })
+    }
 }
 
 /// Reads an answer line to request `id` (`op` names it in faults).

@@ -19,9 +19,11 @@
 
 use super::coverage::Coverage;
 use super::edge::{EdgeDifference, check_edge_cases, edge_cases, render_edge_differences};
+use super::generate::GenWorld;
 use super::model_cases::{MODEL_CASES, parse_model_cases, reachable_outcomes};
 use super::protocol::{
-    Answer, Driver, Fault, Op, PROTOCOL, agree, answer_json, call, encode_request, truncate,
+    Answer, Driver, Fault, Op, PROTOCOL, agree, answer_json, call, encode_request, one_answer_each,
+    truncate,
 };
 use super::reference::{Reference, load_deployment};
 use super::swarm::{
@@ -264,7 +266,15 @@ pub const GENERATED_WORLD: &str = "a generated world";
 pub fn materialize(corpus: &[CorpusEntry], origin: &str, g: &GenCase) -> Case {
     match &g.world {
         GenWorldChoice::Corpus(i) => {
-            let entry = &corpus[i % corpus.len()];
+            // An empty corpus (a library caller's) draws the minimal world
+            // instead: indexing modulo zero would panic.
+            let Some(entry) = corpus.get(i % corpus.len().max(1)) else {
+                let minimal = GenCase {
+                    world: GenWorldChoice::Generated(GenWorld::minimal()),
+                    ..g.clone()
+                };
+                return materialize(corpus, origin, &minimal);
+            };
             let names = WorldNames {
                 deployment: &entry.scenario.deployment,
                 admin: &entry.admin,
@@ -385,7 +395,7 @@ pub fn check_cases_covering(
 ) -> Result<Vec<CaseResult>, Fault> {
     let per_case: Vec<Vec<Op>> = cases.iter().map(Case::requests).collect();
     let all: Vec<Op> = per_case.iter().flatten().cloned().collect();
-    let actual = imp.exchange(&all)?;
+    let actual = one_answer_each(imp.exchange(&all)?, all.len())?;
     let mut answers = actual.into_iter();
     Ok(per_case
         .iter()
@@ -1220,6 +1230,8 @@ pub fn render(
             }
             if show_coverage {
                 let _ = write!(out, "\n{}", coverage.render());
+            } else {
+                let _ = writeln!(out, "\n{}", coverage.summary());
             }
         }
         Outcome::Fault { origin, fault } => {
