@@ -805,7 +805,8 @@ fn conf_012_every_wrong_implementation_is_caught_without_the_corpus() {
 }
 
 /// CONF-016: a default run against the reference takes every reachable
-/// decision outcome, the kit's own coverage.
+/// decision outcome, the kit's own coverage, and its table is the
+/// committed one.
 #[test]
 fn conf_016_a_default_run_takes_every_reachable_outcome() {
     let corpus = conformance::corpus().expect("the corpus loads");
@@ -832,4 +833,62 @@ fn conf_016_a_default_run_takes_every_reachable_outcome() {
         "{}",
         coverage.render()
     );
+    // The kit's own coverage table, committed: every outcome with its SPEC
+    // ids and the number of default cases that took it. A change to the
+    // generator, the model-based cases or the rule book shows here as a
+    // reviewed diff (`cargo insta review`).
+    insta::assert_snapshot!("kit_coverage", coverage.render());
+}
+
+/// CONF-015: `--model-worlds N` searches N generated worlds at run time
+/// for model-based cases after the committed ones, and finds what the
+/// corpus worlds' cases cannot: no corpus world combines a writer without
+/// a mailbox with EWS unpublished, so DEC-033's order between the two is
+/// only tested in a generated world. The replay line carries the flag.
+#[test]
+fn conf_015_generated_worlds_are_searched_at_run_time() {
+    let serve = serve_command();
+    let (code, out, err) = cli(&[
+        "conform",
+        "--impl",
+        &serve,
+        "--only",
+        "model",
+        "--model-worlds",
+        "5",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let committed =
+        conformance::model_cases(&conformance::corpus().expect("the corpus loads")).len();
+    let run = figure_after(&out, "cases run: ");
+    assert!(
+        run as usize > committed,
+        "{run} cases, {committed} committed\n{out}"
+    );
+
+    let binary = wrong_implementations();
+    let command = format!("{} ews-before-own-mailbox", binary.display());
+    let only_model = ["conform", "--impl", &command, "--only", "model"];
+    let (code, out, _) = cli(&only_model);
+    assert_eq!(
+        code, 0,
+        "the committed cases catch it now: pick another fault\n{out}"
+    );
+    let mut with_worlds = only_model.to_vec();
+    with_worlds.extend(["--model-worlds", "20"]);
+    let (code, out, err) = cli(&with_worlds);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("on the deployment of generated world "),
+        "{out}"
+    );
+    let replay = out
+        .lines()
+        .find_map(|l| l.strip_prefix("replay: offline-im "))
+        .unwrap_or_else(|| panic!("no replay line\n{out}"));
+    assert!(replay.contains("--model-worlds 20"), "{replay}");
+    let args = shell_words(replay);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (again, out_again, _) = cli(&args);
+    assert_eq!(again, 1, "the replay passed\n{out_again}");
 }

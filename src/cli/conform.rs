@@ -54,6 +54,11 @@ pub struct ConformArgs {
     /// and the reachable ones that no case took.
     #[arg(long)]
     pub coverage: bool,
+    /// Also search this many generated worlds for model-based cases at run
+    /// time, after the committed ones (0 to 1,000; the model checker does
+    /// the search, so the full build is needed).
+    #[arg(long = "model-worlds", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(super::model_cases::MODEL_WORLDS_MAX)))]
+    pub model_worlds: u32,
 }
 
 /// The case sources `--only` names (CONF-009).
@@ -156,6 +161,17 @@ pub fn conform(args: ConformArgs, out: &mut dyn Write, err: &mut dyn Write) -> u
         keep_going: args.keep_going,
     };
     let timeout = Duration::from_millis(args.timeout_ms);
+    let more_model_cases = match super::model_cases::generated_world_cases(
+        args.seed,
+        args.model_worlds,
+        conformance::model_cases(&corpus).len(),
+    ) {
+        Ok(cases) => cases,
+        Err(e) => {
+            let _ = writeln!(err, "error: --model-worlds: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
     let mut stderr_tail = Vec::new();
     let outcome = match Process::spawn(&args.implementation, timeout) {
         Ok(mut p) => {
@@ -163,11 +179,16 @@ pub fn conform(args: ConformArgs, out: &mut dyn Write, err: &mut dyn Write) -> u
                 indicatif::ProgressStyle::with_template("{pos}/{len} cases {wide_bar} {elapsed}")
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
-            let outcome =
-                conformance::conform_with_progress(&mut p, &corpus, &opts, &mut |done, total| {
+            let outcome = conformance::conform_with(
+                &mut p,
+                &corpus,
+                more_model_cases,
+                &opts,
+                &mut |done, total| {
                     bar.set_length(total);
                     bar.set_position(done);
-                });
+                },
+            );
             bar.finish_and_clear();
             if let Ok(Outcome::Fault { .. }) = &outcome {
                 stderr_tail = p.stderr_tail();
@@ -188,6 +209,11 @@ pub fn conform(args: ConformArgs, out: &mut dyn Write, err: &mut dyn Write) -> u
     };
     // A fault in a pipelined batch, or in `hello`, is not pinned to one
     // case; its replay is the whole (deterministic) run.
+    let worlds = if args.model_worlds > 0 {
+        format!(" --model-worlds {}", args.model_worlds)
+    } else {
+        String::new()
+    };
     let replay = |origin: &str| {
         let case = if (origin.starts_with("gen:") || origin.starts_with("model:"))
             && !origin.contains(' ')
@@ -198,7 +224,7 @@ pub fn conform(args: ConformArgs, out: &mut dyn Write, err: &mut dyn Write) -> u
             String::new()
         };
         format!(
-            "{SELF_COMMAND} conform --impl {} --seed {} --cases {} --steps {} --timeout-ms {}{case}",
+            "{SELF_COMMAND} conform --impl {} --seed {} --cases {} --steps {} --timeout-ms {}{worlds}{case}",
             shell_quote(&args.implementation),
             args.seed,
             args.cases,

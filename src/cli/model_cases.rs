@@ -118,6 +118,54 @@ fn same_body(op: conformance::Op) -> conformance::Op {
     }
 }
 
+/// The bounds of the run-time search of one generated world (`conform
+/// --model-worlds`): smaller than the committed corpus search's, so that a
+/// world takes a fraction of a second.
+pub const GENERATED_WORLD_BOUNDS: CoverBounds = CoverBounds {
+    depth_max: 6,
+    states_max: 5_000,
+};
+
+/// The most generated worlds one run may search (`--model-worlds`).
+pub const MODEL_WORLDS_MAX: u32 = 1_000;
+
+/// Model-based cases in `worlds` generated worlds drawn from `seed`
+/// (`conformance::draw_world`), searched at run time as the corpus worlds
+/// are ahead of time (CONF-015 on CONF-018's worlds). A world is its
+/// deployment, without its set-up, with every user signed out, under the
+/// default `[check]` bounds. Origins continue from `first_index`.
+pub fn generated_world_cases(
+    seed: u64,
+    worlds: u32,
+    first_index: usize,
+) -> Result<Vec<conformance::Case>, String> {
+    let mut out = Vec::new();
+    for i in 0..worlds.min(MODEL_WORLDS_MAX) {
+        let Some(world) = conformance::draw_world(seed, i) else {
+            continue;
+        };
+        let deployment = world.deployment();
+        let scenario = conformance::load_deployment(&deployment)
+            .map_err(|r| format!("generated world {i} does not load: {}", r.message))?;
+        let coverage =
+            cover::explore(&scenario, GENERATED_WORLD_BOUNDS).map_err(|e| e.to_string())?;
+        for p in &coverage.paths {
+            out.push(conformance::Case {
+                origin: format!("model:{}", first_index + out.len()),
+                file: format!("generated world {i} of seed {seed}"),
+                deployment: deployment.clone(),
+                ops: p
+                    .events
+                    .iter()
+                    .filter_map(|e| conformance::op_of(&scenario.deployment, e))
+                    .map(same_body)
+                    .collect(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// The text of the model-cases file as this build generates it, with the
 /// committed bounds: what `model-cases --write` writes and what the test
 /// that keeps the committed file current compares.

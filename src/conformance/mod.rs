@@ -57,9 +57,9 @@ pub use runner::{
     CASES_DEFAULT, CASES_MAX, CASES_PER_EXCHANGE, CORPUS, Case, ConformOptions, CorpusEntry,
     DISTINCT_MAX, Difference, Found, GENERATED_WORLD, Outcome, STEPS_DEFAULT, STEPS_MAX, Source,
     Totals, UnknownCase, Verdict, batched_requests, check_case, check_cases, check_cases_covering,
-    conform, conform_with_progress, corpus, corpus_entry, deployment_json, diagnose,
-    first_difference, generated_cases, hello, materialize, minimize, model_cases, op_of, render,
-    scenario_case,
+    conform, conform_with, conform_with_progress, corpus, corpus_entry, deployment_json, diagnose,
+    draw_world, first_difference, generated_cases, hello, materialize, minimize, model_cases,
+    op_of, render, scenario_case,
 };
 pub use snapshot::{SnapshotError, snapshot_text, write_snapshots};
 pub use swarm::{GenCase, GenOp, GenWorldChoice, OP_KINDS, PRESENCES, case_strategy, kind_of};

@@ -19,7 +19,7 @@
 
 use super::coverage::Coverage;
 use super::edge::{EdgeDifference, check_edge_cases, edge_cases, render_edge_differences};
-use super::generate::GenWorld;
+use super::generate::{GenWorld, world_strategy};
 use super::model_cases::{MODEL_CASES, parse_model_cases, reachable_outcomes};
 use super::protocol::{
     Answer, Driver, Fault, Op, PROTOCOL, agree, answer_json, call, encode_request, one_answer_each,
@@ -689,7 +689,23 @@ pub fn conform_with_progress(
     opts: &ConformOptions,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Outcome, UnknownCase> {
-    let model = model_cases(corpus);
+    conform_with(imp, corpus, Vec::new(), opts, progress)
+}
+
+/// `conform_with_progress`, with more model-based cases after the
+/// committed ones: those the full build searches in generated worlds at
+/// run time (`conform --model-worlds`). Their origins must continue the
+/// committed ones' `model:<i>` numbering, so that `--case model:<i>`
+/// replays them.
+pub fn conform_with(
+    imp: &mut dyn Driver,
+    corpus: &[CorpusEntry],
+    more_model_cases: Vec<Case>,
+    opts: &ConformOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Outcome, UnknownCase> {
+    let mut model = model_cases(corpus);
+    model.extend(more_model_cases);
     let unknown = || UnknownCase {
         found: opts.only.clone().unwrap_or_default(),
         cases: opts.cases,
@@ -903,6 +919,23 @@ fn draw<S: Strategy>(strategy: &S, seed: u64, i: u32) -> Option<S::Tree> {
         TestRng::from_seed(RngAlgorithm::ChaCha, &case_seed(seed, i)),
     );
     strategy.new_tree(&mut runner).ok()
+}
+
+/// Generated world `i` under `seed`, for the model-based search of
+/// generated worlds at run time (`conform --model-worlds`). Its ChaCha
+/// seed is tagged apart from the generated cases', so the worlds are not
+/// those cases' worlds.
+pub fn draw_world(seed: u64, i: u32) -> Option<GenWorld> {
+    let mut key = case_seed(seed, i);
+    key[16..].copy_from_slice(b"offline-im/1 wld");
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &key),
+    );
+    world_strategy()
+        .new_tree(&mut runner)
+        .ok()
+        .map(|t| t.current())
 }
 
 /// Generated cases `0..cases` under `seed`, as drawn (for benchmarks).
