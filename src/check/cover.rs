@@ -112,23 +112,11 @@ struct Node {
 /// The result of one protocol op on a state: the next state, or `None` if
 /// the rule book rejected the event, and the outcome keys it decided.
 fn transition(d: &Arc<Deployment>, s: &State, e: &Event) -> (Option<State>, Vec<String>) {
-    let mut w = World {
-        deployment: Arc::clone(d),
-        state: s.clone(),
-        trace: Vec::new(),
-        keep_trace: false,
-        decisions: Vec::new(),
-        keep_decisions: true,
-    };
-    let settled = match e {
-        Event::AdvanceTo { at_ms } => w.settle_until(*at_ms),
-        _ => w.apply(e).and_then(|_| {
-            let now = w.state.clock_ms;
-            w.settle_until(now)
-        }),
-    };
+    let mut w = World::quiet(Arc::clone(d), s.clone());
+    w.keep_decisions = true;
+    let settled = w.apply_settled(e);
     let keys = w.decisions.iter().map(|x| x.key()).collect();
-    (settled.ok().map(|()| w.state), keys)
+    (settled.ok().map(|_| w.state), keys)
 }
 
 /// The protocol ops enabled in `s`: the checker's external events (its
@@ -168,11 +156,7 @@ fn prefix_world(scenario: &Scenario) -> Result<(State, Vec<String>), ScenarioErr
     w.keep_trace = false;
     w.keep_decisions = true;
     for te in scenario.setup.iter().chain(&scenario.initial_sign_ins) {
-        w.apply(&te.event)
-            .and_then(|_| {
-                let now = w.state.clock_ms;
-                w.settle_until(now)
-            })
+        w.apply_settled(&te.event)
             .map_err(|e| scenario.runtime_error(te, &e))?;
     }
     let keys = w.decisions.iter().map(|x| x.key()).collect();

@@ -284,14 +284,7 @@ impl CheckModel {
 
     /// The state after the fair continuation, or `None` if it could not run.
     fn drained(&self, s: &CheckState) -> Option<State> {
-        let mut w = World {
-            deployment: Arc::clone(&self.deployment),
-            state: s.world.clone(),
-            trace: Vec::new(),
-            keep_trace: false,
-            decisions: Vec::new(),
-            keep_decisions: false,
-        };
+        let mut w = World::quiet(Arc::clone(&self.deployment), s.world.clone());
         w.drain().ok()?;
         Some(w.state)
     }

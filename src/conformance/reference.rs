@@ -62,9 +62,7 @@ impl Reference {
     ) -> Result<(Outcome, &World), Rejection> {
         let world = self.world.as_mut().ok_or_else(no_deployment)?;
         let e = build(&world.deployment)?;
-        let out = world.apply(&e).map_err(step_rejection)?;
-        let now = world.state.clock_ms;
-        world.settle_until(now).map_err(step_rejection)?;
+        let out = world.apply_settled(&e).map_err(step_rejection)?;
         Ok((out, world))
     }
 
@@ -249,25 +247,30 @@ impl Implementation for Reference {
     }
 
     fn admin(&mut self, o: &str, command: &str) -> Answer {
-        let parsed = self.world.as_ref().map(|_| cmdlets::parse(command));
-        // The answer is `cmdlet` only when the organisation exists
-        // (CONF-007's order), and only then is the rejection an outcome.
-        if let (Some(Err(_)), Some(world)) = (&parsed, self.world.as_mut())
-            && world.deployment.find_org(o).is_some()
+        // A command line the shell rejects is an outcome only when the
+        // closure gets as far as parsing it, so CONF-007's order of codes
+        // is the closure's alone.
+        let parse_failed = std::cell::Cell::new(false);
+        let answer = self
+            .event(|d| {
+                let org = org(d, o)?;
+                let parsed = cmdlets::parse(command).map_err(|e| {
+                    parse_failed.set(true);
+                    Rejection::new(ErrorCode::Cmdlet, e.to_string())
+                })?;
+                Ok(Event::Admin {
+                    org,
+                    text: command.to_string(),
+                    parsed: Box::new(parsed),
+                })
+            })
+            .map(|(out, _)| out);
+        if parse_failed.get()
+            && let Some(world) = self.world.as_mut()
         {
             world.decisions.push(SHELL_REJECTED);
         }
-        let (out, _) = self.event(|d| {
-            let org = org(d, o)?;
-            let parsed = parsed
-                .ok_or_else(no_deployment)?
-                .map_err(|e| Rejection::new(ErrorCode::Cmdlet, e.to_string()))?;
-            Ok(Event::Admin {
-                org,
-                text: command.to_string(),
-                parsed: Box::new(parsed),
-            })
-        })?;
+        let out = answer?;
         Ok(serde_json::json!({ "output": out.shell_output }))
     }
 

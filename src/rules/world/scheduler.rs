@@ -62,6 +62,36 @@ impl World {
         }
     }
 
+    /// A world in `state` that keeps no trace and no outcomes: what the
+    /// drivers that only step (the checker's fair continuation, the
+    /// model-based case search) start from.
+    pub fn quiet(deployment: Arc<Deployment>, state: State) -> World {
+        World {
+            deployment,
+            state,
+            trace: Vec::new(),
+            keep_trace: false,
+            decisions: Vec::new(),
+            keep_decisions: false,
+        }
+    }
+
+    /// One step as the protocol takes it (CONF-004): an event happens at
+    /// the current clock, and then everything it made due at that instant;
+    /// `AdvanceTo` lets time run to its instant. The conformance reference
+    /// and the model-based case search both step here, so the two cannot
+    /// drift apart.
+    pub fn apply_settled(&mut self, e: &Event) -> Result<Outcome, StepError> {
+        if let Event::AdvanceTo { at_ms } = e {
+            self.settle_until(*at_ms)?;
+            return Ok(Outcome::default());
+        }
+        let out = self.apply(e)?;
+        let now = self.state.clock_ms;
+        self.settle_until(now)?;
+        Ok(out)
+    }
+
     /// Applies one event and appends its trace lines.
     pub fn apply(&mut self, e: &Event) -> Result<Outcome, StepError> {
         let mut log = if self.keep_trace {
