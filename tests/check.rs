@@ -79,7 +79,8 @@ fn default_world_proves_every_property() {
     assert_eq!(r.totals.states_unique, 253_459);
     assert_eq!(r.totals.states_generated, 567_063);
     assert_eq!(r.totals.depth_max, 25);
-    assert_eq!(r.totals.strategy, "bfs");
+    assert_eq!(r.totals.strategy, "dfs");
+    assert!(r.totals.complete());
 }
 
 /// The minimum world: 3 users in 2 federated organisations, an
@@ -153,8 +154,14 @@ fn duplicate_after_a_crash_is_found_without_deduplication() {
         .and_then(|p| p.counterexample.clone())
         .expect("DEC-004 is violated");
     let shown: Vec<String> = cx.steps.iter().map(|s| s.event.clone()).collect();
+    // The checker's own search is depth-first, so its shrunk path is
+    // 1-minimal, as long as the shortest, but need not be stateright's.
     assert_eq!(shown.len(), expected.len(), "{shown:#?}");
-    assert_eq!(shown[3], "crash Tony Smith's client");
+    let accepted = shown
+        .iter()
+        .position(|e| e == "Exchange processes Tony Smith's request");
+    let crash = shown.iter().position(|e| e == "crash Tony Smith's client");
+    assert!(accepted.is_some() && crash.is_some(), "{shown:#?}");
 }
 
 /// The same world with deduplication on (the reference's decision) has no
@@ -297,10 +304,11 @@ fn cli_check_exit_codes_and_output() {
     let sym = concat!(env!("CARGO_MANIFEST_DIR"), "/models/check-symmetric.toml");
     let (code, out, _) = run(&["check", "--model", sym, "--depth", "6"]);
     assert_eq!(
-        code, 1,
+        code, 4,
         "a depth-bounded run misses examples, and says so: {out}"
     );
-    assert!(out.contains("NOT REACHED"), "{out}");
+    assert!(out.contains("not reached in the part explored"), "{out}");
+    assert!(out.contains("search: INCOMPLETE"), "{out}");
     let (code, _, err) = run(&["check", "--threads", "0"]);
     assert_eq!(code, 2, "{err}");
     let (code, _, err) = run(&["check", "--model", "/no/such/model.toml"]);

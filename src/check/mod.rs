@@ -41,6 +41,7 @@
 //! not model time passing with nothing due (no rule depends on it).
 
 pub mod cover;
+pub mod search;
 
 use crate::formats::report::{self, Observation};
 use crate::formats::scenario::{Bounds, Scenario, ScenarioError};
@@ -48,11 +49,29 @@ use crate::rules::domain::{Deployment, UserId};
 use crate::rules::invariants::{EXPECTATIONS, INVARIANTS, Invariant, LIVENESS, REACH};
 use crate::rules::world::{Event, Log, State, World, step};
 use serde::Serialize;
-use stateright::{Checker, Model, Property, Representative};
+use stateright::{Model, Property, Representative};
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::Instant;
+
+/// The bound on the fair-continuation verdicts one thread remembers; the
+/// memo starts afresh when it is full, so its memory stays under about
+/// 40 MB per thread.
+pub const DRAIN_MEMO_ENTRIES_MAX: usize = 1 << 20;
+
+/// The progress verdicts of fair continuations already run, by the
+/// fingerprint of the state after `World::bring_up`.
+#[derive(Debug, Default)]
+pub struct DrainMemo {
+    verdicts: std::collections::HashMap<u64, [bool; LIVENESS_COUNT], ahash::RandomState>,
+    /// The verdict computed last, for stateright's one-property-at-a-time
+    /// evaluation.
+    last: Option<[bool; LIVENESS_COUNT]>,
+    /// Lookups answered from the memo.
+    pub hits: u64,
+    /// Continuations that had to run.
+    pub misses: u64,
+}
 
 /// What is left of each bounded kind of external event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -259,26 +278,62 @@ impl CheckModel {
     /// The verdict of each LIVENESS predicate after the fair continuation.
     /// stateright evaluates a state's properties one after another on one
     /// thread, so the last verdict is remembered per thread and the drain
-    /// runs once per state, not once per progress property.
+    /// runs once per state, not once per progress property. The checker's
+    /// own search (`search`) calls `progress_verdicts` once per state
+    /// instead.
     fn live(&self, s: &CheckState) -> [bool; LIVENESS_COUNT] {
         thread_local! {
-            static LAST: std::cell::RefCell<Option<(CheckState, [bool; LIVENESS_COUNT])>> =
-                const { std::cell::RefCell::new(None) };
+            static LAST: std::cell::RefCell<(Option<CheckState>, DrainMemo)> =
+                std::cell::RefCell::new((None, DrainMemo::default()));
         }
-        if let Some(hit) = LAST.with_borrow(|last| {
-            last.as_ref()
-                .filter(|(state, _)| state == s)
-                .map(|(_, verdict)| *verdict)
-        }) {
-            return hit;
-        }
-        let verdict = match self.drained(s) {
-            None => [false; LIVENESS_COUNT],
-            Some(end) => {
-                std::array::from_fn(|i| (LIVENESS[i].check)(&self.deployment, &end).is_ok())
+        LAST.with_borrow_mut(|(last, memo)| {
+            if last.as_ref() == Some(s)
+                && let Some(v) = memo.last
+            {
+                return v;
             }
+            let verdict = self.progress_verdicts(s, memo);
+            *last = Some(s.clone());
+            verdict
+        })
+    }
+
+    /// The verdict of each LIVENESS predicate after the fair continuation
+    /// from `s`. The continuation is `World::bring_up` and then a settle
+    /// whose every step depends only on the state `bring_up` leaves, so the
+    /// verdict is remembered by that state's fingerprint: many reachable
+    /// states differ only in what `bring_up` undoes (a crashed client, a
+    /// signed-out user, an outage), and share one continuation.
+    pub(crate) fn progress_verdicts(
+        &self,
+        s: &CheckState,
+        memo: &mut DrainMemo,
+    ) -> [bool; LIVENESS_COUNT] {
+        let mut w = World::quiet(Arc::clone(&self.deployment), s.world.clone());
+        let verdict = if w.bring_up().is_err() {
+            [false; LIVENESS_COUNT]
+        } else {
+            let key = search::fingerprint(&w.state);
+            if let Some(v) = memo.verdicts.get(&key) {
+                memo.hits += 1;
+                memo.last = Some(*v);
+                return *v;
+            }
+            let horizon = w.fair_horizon_ms();
+            let v = match w.settle_until(horizon) {
+                Err(_) => [false; LIVENESS_COUNT],
+                Ok(()) => {
+                    std::array::from_fn(|i| (LIVENESS[i].check)(&self.deployment, &w.state).is_ok())
+                }
+            };
+            if memo.verdicts.len() >= DRAIN_MEMO_ENTRIES_MAX {
+                memo.verdicts.clear();
+            }
+            memo.verdicts.insert(key, v);
+            memo.misses += 1;
+            v
         };
-        LAST.with_borrow_mut(|last| *last = Some((s.clone(), verdict)));
+        memo.last = Some(verdict);
         verdict
     }
 
@@ -476,15 +531,21 @@ const _: () = assert!(REACH_FNS.len() == REACH.len());
 /// How to run the checker.
 #[derive(Clone, Copy, Debug)]
 pub struct CheckOptions {
-    /// Checker threads; 0 is taken as 1. With one thread, a breadth-first run
-    /// finds the same shortest counterexample every time.
+    /// Checker threads; 0 is taken as 1. With one thread the search, and so
+    /// every counterexample, is the same on every run.
     pub threads: usize,
-    /// The depth at which exploration stops (`--depth`), for a bounded check
-    /// that cannot see deeper violations. `None` explores the whole state
-    /// space, which the bounds keep finite.
+    /// The depth at which exploration stops (`--depth`): states more events
+    /// than this from the initial state are not visited, and the run is
+    /// incomplete if some were left. `None` explores the whole state space,
+    /// which the bounds keep finite.
     pub depth_max: Option<usize>,
-    /// Use symmetry reduction (depth-first) when users are interchangeable;
-    /// otherwise breadth-first, which finds shortest counterexamples.
+    /// Stop after this many distinct states (`--max-states`); the run is
+    /// then incomplete.
+    pub states_max: Option<u64>,
+    /// Stop after this much wall-clock time (`--max-seconds`); the run is
+    /// then incomplete.
+    pub duration_max: Option<std::time::Duration>,
+    /// Use symmetry reduction when users are interchangeable.
     pub symmetry: bool,
 }
 
@@ -493,6 +554,8 @@ impl Default for CheckOptions {
         CheckOptions {
             threads: 1,
             depth_max: None,
+            states_max: None,
+            duration_max: None,
             symmetry: true,
         }
     }
@@ -561,12 +624,13 @@ pub struct PropertyResult {
 /// Totals of one run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Totals {
-    /// States stateright generated, duplicates included.
+    /// Successor states computed, duplicates included.
     pub states_generated: usize,
     /// Distinct states visited; with symmetry reduction, distinct up to
     /// renaming interchangeable users.
     pub states_unique: usize,
-    /// The greatest depth reached, in events from the initial state.
+    /// The deepest state the depth-first search visited, in events from the
+    /// initial state (not the length of a shortest path to it).
     pub depth_max: usize,
     /// Wall-clock seconds the exploration took, counterexample shrinking
     /// excluded. It and `states_per_second` are the only wall-clock figures
@@ -576,9 +640,22 @@ pub struct Totals {
     pub states_per_second: f64,
     /// Threads the checker ran on.
     pub threads: usize,
-    /// `bfs`, or `dfs+symmetry` when symmetry reduction ran, since stateright
-    /// applies it only depth-first.
+    /// `dfs`, or `dfs+symmetry` when symmetry reduction ran.
     pub strategy: &'static str,
+    /// Why the search ended: `complete` when every reachable state was
+    /// visited; otherwise the limit that stopped it (`depth-max`,
+    /// `states-max`, `duration-max`), or `all-decided` when every property
+    /// was already violated or reached.
+    pub stop: search::Stop,
+}
+
+impl Totals {
+    /// Whether every reachable state was visited, or nothing left could
+    /// change a verdict. When not, a property that holds holds only in the
+    /// part explored, and a probe not reached may be reachable.
+    pub fn complete(&self) -> bool {
+        matches!(self.stop, search::Stop::Complete | search::Stop::AllDecided)
+    }
 }
 
 /// The result of checking one model.
@@ -596,9 +673,22 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
-    /// Whether every property holds.
+    /// Whether every property holds: in every reachable state, when the
+    /// run was complete (`Totals::complete`).
     pub fn holds(&self) -> bool {
         self.properties.iter().all(|p| p.holds)
+    }
+
+    /// Whether nothing the run explored contradicts a property: no
+    /// invariant, expectation or progress property violated and no probe
+    /// declared unreachable reached. A `sometimes` probe not reached counts
+    /// against this only in a complete run, since a bounded one may have
+    /// stopped before it.
+    pub fn holds_where_explored(&self) -> bool {
+        let complete = self.totals.complete();
+        self.properties
+            .iter()
+            .all(|p| p.holds || (p.kind == Kind::Sometimes && !complete))
     }
 
     /// The verdict on one property, by id or probe name.
@@ -746,44 +836,36 @@ fn why(m: &CheckModel, id: &str, s: &CheckState) -> String {
 
 /// Checks the model exhaustively and reports every property.
 pub fn run(m: CheckModel, file: &str, name: &str, opts: CheckOptions) -> CheckReport {
-    let started = Instant::now();
+    run_with_progress(m, file, name, opts, &|_| {})
+}
+
+/// `run`, calling `progress` with the search's counters every second while
+/// it runs.
+pub fn run_with_progress(
+    m: CheckModel,
+    file: &str,
+    name: &str,
+    opts: CheckOptions,
+    progress: &(dyn Fn(&search::Snapshot) + Sync),
+) -> CheckReport {
     let symmetric = opts.symmetry && m.has_symmetry();
-    let mut builder = m.clone().checker().threads(opts.threads.max(1));
-    if let Some(depth) = opts.depth_max {
-        builder = builder.target_max_depth(depth);
-    }
-    // The two strategies are different checker types; one function reads
-    // both.
-    fn results(
-        c: impl Checker<CheckModel>,
-    ) -> (
-        std::collections::HashMap<&'static str, stateright::Path<CheckState, Event>>,
-        usize,
-        usize,
-        usize,
-    ) {
-        (
-            c.discoveries(),
-            c.state_count(),
-            c.unique_state_count(),
-            c.max_depth(),
-        )
-    }
-    let ((discoveries, generated, unique, depth_max), strategy) = if symmetric {
-        (
-            results(builder.symmetry().spawn_dfs().join()),
-            "dfs+symmetry",
-        )
-    } else {
-        (results(builder.spawn_bfs().join()), "bfs")
+    let limits = search::Limits {
+        threads: opts.threads.max(1),
+        depth_max: opts.depth_max,
+        states_max: opts.states_max,
+        duration_max: opts.duration_max,
+        symmetry: symmetric,
+        ..search::Limits::default()
     };
-    let seconds = started.elapsed().as_secs_f64();
+    let outcome = search::search(&m, limits, progress);
+    let strategy = if symmetric { "dfs+symmetry" } else { "dfs" };
+    let seconds = outcome.totals.seconds;
     let properties = m
         .properties()
         .into_iter()
-        .map(|p| {
+        .zip(&outcome.found)
+        .map(|(p, found)| {
             let (pname, kind) = describe_property(&m, p.name);
-            let found = discoveries.get(p.name);
             let holds = match kind {
                 Kind::Sometimes => found.is_some(),
                 _ => found.is_none(),
@@ -791,11 +873,11 @@ pub fn run(m: CheckModel, file: &str, name: &str, opts: CheckOptions) -> CheckRe
             let counterexample = match (kind, found) {
                 (Kind::Sometimes, _) | (_, None) => None,
                 (_, Some(path)) => {
-                    let events = shrink(&m, p.name, &path.clone().into_actions());
+                    let events = shrink(&m, p.name, path);
                     let last = events
                         .iter()
                         .try_fold(m.init.clone(), |s, e| m.next_state(&s, e.clone()));
-                    let why = why(&m, p.name, last.as_ref().unwrap_or(path.last_state()));
+                    let why = why(&m, p.name, last.as_ref().unwrap_or(&m.init));
                     Some(replay(&m, &events, why))
                 }
             };
@@ -813,13 +895,14 @@ pub fn run(m: CheckModel, file: &str, name: &str, opts: CheckOptions) -> CheckRe
         file: file.to_string(),
         properties,
         totals: Totals {
-            states_generated: generated,
-            states_unique: unique,
-            depth_max,
+            states_generated: outcome.totals.states_generated as usize,
+            states_unique: outcome.totals.states_unique as usize,
+            depth_max: outcome.totals.depth_max,
             seconds,
-            states_per_second: generated as f64 / seconds.max(1e-9),
-            threads: opts.threads.max(1),
+            states_per_second: outcome.totals.states_generated as f64 / seconds.max(1e-9),
+            threads: limits.threads,
             strategy,
+            stop: outcome.stop,
         },
     }
 }
@@ -827,15 +910,19 @@ pub fn run(m: CheckModel, file: &str, name: &str, opts: CheckOptions) -> CheckRe
 /// Renders a report for a person.
 pub fn render_text(r: &CheckReport) -> String {
     let mut out = String::new();
+    let complete = r.totals.complete();
     let _ = writeln!(out, "model: {} ({})", r.model, r.file);
     for p in &r.properties {
-        let verdict = match (p.kind, p.holds) {
-            (Kind::Sometimes, true) => "reached",
-            (Kind::Sometimes, false) => "NOT REACHED",
-            (Kind::Never, true) => "unreachable, as declared",
-            (Kind::Never, false) => "REACHED, declared unreachable",
-            (_, true) => "holds",
-            (_, false) => "VIOLATED",
+        let verdict = match (p.kind, p.holds, complete) {
+            (Kind::Sometimes, true, _) => "reached",
+            (Kind::Sometimes, false, true) => "NOT REACHED",
+            (Kind::Sometimes, false, false) => "not reached in the part explored",
+            (Kind::Never, true, true) => "unreachable, as declared",
+            (Kind::Never, true, false) => "not reached in the part explored, as declared",
+            (Kind::Never, false, _) => "REACHED, declared unreachable",
+            (_, true, true) => "holds",
+            (_, true, false) => "holds in the part explored",
+            (_, false, _) => "VIOLATED",
         };
         let kind = match p.kind {
             Kind::Always => "always",
@@ -894,14 +981,21 @@ pub fn render_text(r: &CheckReport) -> String {
         t.strategy,
         t.threads
     );
-    let _ = writeln!(
-        out,
-        "result: {}",
-        if r.holds() {
-            "every property holds"
-        } else {
-            "VIOLATED"
-        }
-    );
+    let stopped = match t.stop {
+        search::Stop::Complete => "complete: every reachable state visited",
+        search::Stop::AllDecided => "complete: every property decided",
+        search::Stop::DepthMax => "INCOMPLETE: states deeper than --depth were not visited",
+        search::Stop::StatesMax => "INCOMPLETE: stopped at --max-states",
+        search::Stop::DurationMax => "INCOMPLETE: stopped at --max-seconds",
+    };
+    let _ = writeln!(out, "search: {stopped}");
+    let result = if !r.holds_where_explored() {
+        "VIOLATED"
+    } else if !complete {
+        "no violation in the part explored (incomplete)"
+    } else {
+        "every property holds"
+    };
+    let _ = writeln!(out, "result: {result}");
     out
 }

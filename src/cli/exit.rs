@@ -13,3 +13,9 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code for an implementation that broke the protocol (`conform` and
 /// `snapshot` only): it exited, answered garbage, or timed out.
 pub const EXIT_FAULT: u8 = 3;
+/// Exit code for a bounded `check` (`--depth`, `--max-states`,
+/// `--max-seconds`) that stopped before visiting every reachable state and
+/// found no violation: every property held in the part explored, which
+/// proves nothing about the rest. A violation found in a bounded run is
+/// still exit code 1, since its counterexample is a real path.
+pub const EXIT_INCOMPLETE: u8 = 4;

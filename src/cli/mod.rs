@@ -68,15 +68,24 @@ pub enum Command {
         /// models/default.toml if omitted.
         #[arg(long)]
         model: Option<PathBuf>,
-        /// Checker threads; counterexamples are shortest and reproducible
-        /// with one thread.
+        /// Checker threads; counterexamples are the same on every run with
+        /// one thread.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
         threads: u16,
-        /// Stop exploring below this depth (a bounded check).
+        /// Visit no state more than this many events from the initial state
+        /// (a bounded check; exit code 4 if some were left).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         depth: Option<u32>,
-        /// Explore breadth-first without symmetry reduction even when some
-        /// users are interchangeable.
+        /// Stop after this many distinct states (a bounded check; exit code 4
+        /// unless a property was violated).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000_000))]
+        max_states: Option<u64>,
+        /// Stop after this many seconds of search (a bounded check; exit code
+        /// 4 unless a property was violated).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=31_536_000))]
+        max_seconds: Option<u32>,
+        /// Do not use symmetry reduction even when some users are
+        /// interchangeable.
         #[arg(long)]
         no_symmetry: bool,
         /// Print the report as JSON.
@@ -142,12 +151,16 @@ pub fn main_with(
             model,
             threads,
             depth,
+            max_states,
+            max_seconds,
             no_symmetry,
             json,
         } => {
             let opts = crate::check::CheckOptions {
                 threads: usize::from(threads),
                 depth_max: depth.map(|d| d as usize),
+                states_max: max_states,
+                duration_max: max_seconds.map(|s| std::time::Duration::from_secs(u64::from(s))),
                 symmetry: !no_symmetry,
             };
             check::check(model, opts, json, out, err)

@@ -154,6 +154,14 @@ impl World {
     /// nothing is pending: the fair continuation LIVE-001 and LIVE-002
     /// quantify over.
     pub fn drain(&mut self) -> Result<(), StepError> {
+        self.bring_up()?;
+        self.settle_until(self.fair_horizon_ms())
+    }
+
+    /// The first half of `drain`: every EWS up, every client running and
+    /// signed in as available. What follows depends only on the state this
+    /// leaves, which is why the model checker memoises `drain` by it.
+    pub fn bring_up(&mut self) -> Result<(), StepError> {
         let d = Arc::clone(&self.deployment);
         for o in d.org_ids() {
             if !self.state.ews_up[o.0 as usize] {
@@ -171,10 +179,17 @@ impl World {
                 })?;
             }
         }
-        let horizon = self.state.clock_ms
-            + d.options.pickup_delay_ms
-                * (u64::from(d.options.attempts_max) + 1)
-                * (u64::from(self.state.ledger.sent()) + 1);
-        self.settle_until(horizon)
+        Ok(())
+    }
+
+    /// How far the second half of `drain` lets time run: long enough for
+    /// every message sent so far, and one more, to use every attempt. A
+    /// function of the state alone.
+    pub fn fair_horizon_ms(&self) -> u64 {
+        let o = &self.deployment.options;
+        self.state.clock_ms
+            + o.pickup_delay_ms
+                * (u64::from(o.attempts_max) + 1)
+                * (u64::from(self.state.ledger.sent()) + 1)
     }
 }
