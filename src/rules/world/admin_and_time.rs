@@ -22,7 +22,10 @@ pub(super) fn admin(
     log: &mut Log,
 ) -> Result<Outcome, StepError> {
     let now = s.clock_ms;
-    let out = match cmdlets::apply(parsed, org, d, &mut s.config[org.0 as usize]) {
+    let out = match s
+        .config
+        .update(org.0 as usize, |c| cmdlets::apply(parsed, org, d, c))
+    {
         Ok(out) => out,
         Err(e) => {
             log.decide(Decision::new("admin", parsed.name, "rejected", "DEC-019"));

@@ -76,14 +76,88 @@ pub struct Notification {
     pub at_ms: u64,
 }
 
+/// Every organisation's admin store, behind one shared pointer with its
+/// fingerprint beside it.
+///
+/// Why: only admin cmdlets change a store, so almost every state shares its
+/// stores with its predecessor. Sharing makes a state's clone copy a
+/// pointer instead of three maps keyed by strings per organisation, and the
+/// fingerprint makes hashing a state hash one number instead of those maps.
+/// Equality compares the pointer first and the stores only when it
+/// differs. `update` is the one way to change a store, so the fingerprint
+/// cannot go stale.
+#[derive(Clone, Debug)]
+pub struct AdminStores {
+    stores: std::sync::Arc<Vec<OrgConfig>>,
+    fingerprint: u64,
+}
+
+impl AdminStores {
+    /// The stores, indexed by `OrgId`.
+    pub fn new(stores: Vec<OrgConfig>) -> AdminStores {
+        let fingerprint = Self::fingerprint_of(&stores);
+        AdminStores {
+            stores: std::sync::Arc::new(stores),
+            fingerprint,
+        }
+    }
+
+    /// Changes organisation `org`'s store (copying the stores first if
+    /// another state shares them) and refreshes the fingerprint.
+    pub fn update<R>(&mut self, org: usize, f: impl FnOnce(&mut OrgConfig) -> R) -> R {
+        let stores = std::sync::Arc::make_mut(&mut self.stores);
+        let out = f(&mut stores[org]);
+        self.fingerprint = Self::fingerprint_of(stores);
+        out
+    }
+
+    /// A hash of the stores' contents with fixed keys, the same on every
+    /// run.
+    fn fingerprint_of(stores: &[OrgConfig]) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        stores.hash(&mut h);
+        h.finish()
+    }
+}
+
+impl std::ops::Deref for AdminStores {
+    type Target = [OrgConfig];
+    fn deref(&self) -> &[OrgConfig] {
+        &self.stores
+    }
+}
+
+impl PartialEq for AdminStores {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.stores, &other.stores)
+            || (self.fingerprint == other.fingerprint && self.stores == other.stores)
+    }
+}
+
+impl Eq for AdminStores {}
+
+impl std::hash::Hash for AdminStores {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.fingerprint);
+    }
+}
+
+impl Serialize for AdminStores {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.stores.serialize(s)
+    }
+}
+
 /// Everything that changes during a run.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct State {
     /// The virtual clock; it only moves forward, through `advance-to`
     /// (DEC-026).
     pub clock_ms: u64,
-    /// Each organisation's admin store, indexed by `OrgId`.
-    pub config: Vec<OrgConfig>,
+    /// Each organisation's admin store, indexed by `OrgId`; shared between
+    /// the states that did not change it.
+    pub config: AdminStores,
     /// Whether each organisation's EWS is up, indexed by `OrgId`; an outage
     /// is transient (OIM-005).
     pub ews_up: Vec<bool>,
@@ -121,7 +195,7 @@ impl State {
         State {
             clock_ms: 0,
             ews_up: vec![true; d.orgs.len()],
-            config,
+            config: AdminStores::new(config),
             clients,
             spoolers: vec![Spooler::default(); d.users.len()],
             mailboxes: vec![Mailbox::default(); d.users.len()],
@@ -178,8 +252,10 @@ impl State {
         };
         let from = permute(to.len());
         let mut out = self.clone();
-        for c in &mut out.config {
-            c.grants = c.grants.iter().map(|(u, k)| (r(*u), k.clone())).collect();
+        for org in 0..out.config.len() {
+            out.config.update(org, |c| {
+                c.grants = c.grants.iter().map(|(u, k)| (r(*u), k.clone())).collect();
+            });
         }
         out.clients = from.iter().map(|old| self.clients[*old]).collect();
         out.spoolers = from
