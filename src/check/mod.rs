@@ -64,9 +64,10 @@ pub const DRAIN_MEMO_ENTRIES_MAX: usize = 1 << 20;
 #[derive(Debug, Default)]
 pub struct DrainMemo {
     verdicts: std::collections::HashMap<u64, [bool; LIVENESS_COUNT], ahash::RandomState>,
-    /// The verdict computed last, for stateright's one-property-at-a-time
-    /// evaluation.
+    /// The verdict computed last.
     last: Option<[bool; LIVENESS_COUNT]>,
+    /// The search's number of the state `last` belongs to.
+    last_visit: Option<u64>,
     /// Lookups answered from the memo.
     pub hits: u64,
     /// Continuations that had to run.
@@ -275,27 +276,34 @@ impl CheckModel {
         self.init.symmetry.len() > 1
     }
 
-    /// The verdict of each LIVENESS predicate after the fair continuation.
-    /// stateright evaluates a state's properties one after another on one
-    /// thread, so the last verdict is remembered per thread and the drain
-    /// runs once per state, not once per progress property. The checker's
-    /// own search (`search`) calls `progress_verdicts` once per state
-    /// instead.
+    /// The verdict of each LIVENESS predicate after the fair continuation,
+    /// for stateright's checkers (the Explorer and the tests). stateright
+    /// evaluates a state's properties one after another on one thread, so
+    /// the last verdict is remembered per thread and the drain runs once per
+    /// state, not once per progress property. The checker's own search
+    /// calls `progress_verdicts` instead.
     fn live(&self, s: &CheckState) -> [bool; LIVENESS_COUNT] {
         thread_local! {
-            static LAST: std::cell::RefCell<(Option<CheckState>, DrainMemo)> =
-                std::cell::RefCell::new((None, DrainMemo::default()));
+            static LAST: std::cell::RefCell<Option<(CheckState, [bool; LIVENESS_COUNT])>> =
+                const { std::cell::RefCell::new(None) };
         }
-        LAST.with_borrow_mut(|(last, memo)| {
-            if last.as_ref() == Some(s)
-                && let Some(v) = memo.last
-            {
-                return v;
+        if let Some(hit) = LAST.with_borrow(|last| {
+            last.as_ref()
+                .filter(|(state, _)| state == s)
+                .map(|(_, verdict)| *verdict)
+        }) {
+            return hit;
+        }
+        // Deliberately not memoised: stateright's run is the tests' oracle
+        // for the search's reductions, the memo among them.
+        let verdict = match self.drained(s) {
+            None => [false; LIVENESS_COUNT],
+            Some(end) => {
+                std::array::from_fn(|i| (LIVENESS[i].check)(&self.deployment, &end).is_ok())
             }
-            let verdict = self.progress_verdicts(s, memo);
-            *last = Some(s.clone());
-            verdict
-        })
+        };
+        LAST.with_borrow_mut(|last| *last = Some((s.clone(), verdict)));
+        verdict
     }
 
     /// The verdict of each LIVENESS predicate after the fair continuation
@@ -342,6 +350,43 @@ impl CheckModel {
         let mut w = World::quiet(Arc::clone(&self.deployment), s.world.clone());
         w.drain().ok()?;
         Some(w.state)
+    }
+}
+
+impl search::Searchable for CheckModel {
+    type Scratch = DrainMemo;
+
+    fn key(&self, s: &CheckState, symmetry: bool) -> u64 {
+        if symmetry {
+            search::fingerprint(&s.representative())
+        } else {
+            search::fingerprint(s)
+        }
+    }
+
+    /// The progress properties run the fair continuation once per state
+    /// (`progress_verdicts`, memoised); every other property is its
+    /// condition.
+    fn condition(
+        &self,
+        i: usize,
+        p: &Property<Self>,
+        s: &CheckState,
+        visit: u64,
+        memo: &mut DrainMemo,
+    ) -> bool {
+        let Some(j) = i
+            .checked_sub(INVARIANTS.len() + EXPECTATIONS.len())
+            .filter(|j| *j < LIVENESS_COUNT)
+        else {
+            return (p.condition)(self, s);
+        };
+        debug_assert_eq!(p.name, LIVENESS[j].id, "properties() lists LIVENESS third");
+        if memo.last_visit != Some(visit) || memo.last.is_none() {
+            self.progress_verdicts(s, memo);
+            memo.last_visit = Some(visit);
+        }
+        memo.last.is_some_and(|v| v[j])
     }
 }
 
@@ -858,6 +903,7 @@ pub fn run_with_progress(
         ..search::Limits::default()
     };
     let outcome = search::search(&m, limits, progress);
+    debug_assert_eq!(outcome.found.len(), m.properties().len());
     let strategy = if symmetric { "dfs+symmetry" } else { "dfs" };
     let seconds = outcome.totals.seconds;
     let properties = m

@@ -35,9 +35,7 @@
 //! n²/2⁶⁵ for n states: below 10⁻⁵ at 14 million states. A collision would
 //! make the walk skip the second state; SPEC.md §5 states this limit.
 
-use super::{CheckModel, CheckState, DrainMemo};
-use crate::rules::world::Event;
-use stateright::{Expectation, Model, Property, Representative};
+use stateright::{Expectation, Model, Property};
 use std::collections::HashSet;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -62,6 +60,39 @@ pub fn fingerprint<T: Hash>(value: &T) -> u64 {
         FINGERPRINT_SEEDS[3],
     )
     .hash_one(value)
+}
+
+/// What the search needs of a model beyond stateright's `Model`: how to
+/// key a state in the visited set and how to evaluate a property with
+/// per-thread scratch. `CheckModel` is the model it exists for; the tests
+/// also search small hand-made models with it.
+pub trait Searchable:
+    Model<State: Clone + Hash + Send + Sync, Action: Clone + Send + Sync> + Sync
+{
+    /// Scratch each thread keeps for evaluating properties (the checker's
+    /// memo of fair continuations).
+    type Scratch: Default;
+
+    /// The key of `s` in the visited set: its fingerprint, or with
+    /// `symmetry` that of the representative of its orbit.
+    fn key(&self, s: &Self::State, symmetry: bool) -> u64 {
+        let _ = symmetry;
+        fingerprint(s)
+    }
+
+    /// The value of property `p` (number `i` of `properties()`) at `s`,
+    /// the `visit`-th state this thread evaluates.
+    fn condition(
+        &self,
+        i: usize,
+        p: &Property<Self>,
+        s: &Self::State,
+        visit: u64,
+        scratch: &mut Self::Scratch,
+    ) -> bool {
+        let _ = (i, visit, scratch);
+        (p.condition)(self, s)
+    }
 }
 
 /// The number of shards of the visited set: a power of two well above the
@@ -164,11 +195,11 @@ pub struct Snapshot {
 
 /// What a search found.
 #[derive(Clone, Debug)]
-pub struct Outcome {
-    /// For each property of `CheckModel::properties`, in order, the path to
+pub struct Outcome<A> {
+    /// For each property of `Model::properties`, in order, the path to
     /// the first state found that violates it (an `always`) or reaches it
     /// (a `sometimes`).
-    pub found: Vec<Option<Vec<Event>>>,
+    pub found: Vec<Option<Vec<A>>>,
     /// The counters at the end.
     pub totals: Snapshot,
     /// Why the search ended.
@@ -177,38 +208,35 @@ pub struct Outcome {
 
 /// Work for one thread: a state, the path to it and the events still to
 /// try from it.
-struct Job {
-    state: CheckState,
-    path: Vec<Event>,
-    actions: Vec<Event>,
+struct Job<M: Searchable> {
+    state: M::State,
+    path: Vec<M::Action>,
+    actions: Vec<M::Action>,
 }
 
 /// One state on a thread's stack.
-struct Frame {
-    state: CheckState,
-    actions: Vec<Event>,
+struct Frame<M: Searchable> {
+    state: M::State,
+    actions: Vec<M::Action>,
     next: usize,
 }
 
 /// The shared pool and the count of threads waiting on it.
-struct Pool {
-    jobs: Vec<Job>,
+struct Pool<M: Searchable> {
+    jobs: Vec<Job<M>>,
     idle: usize,
     done: bool,
 }
 
 /// Everything the threads share.
-struct Shared<'m> {
-    model: &'m CheckModel,
-    properties: Vec<Property<CheckModel>>,
-    /// For each property, its index in `LIVENESS` if it is a progress
-    /// property, which the fair continuation decides.
-    progress: Vec<Option<usize>>,
+struct Shared<'m, M: Searchable> {
+    model: &'m M,
+    properties: Vec<Property<M>>,
     limits: Limits,
     threads: usize,
     started: Instant,
     visited: Visited,
-    found: Vec<Mutex<Option<Vec<Event>>>>,
+    found: Vec<Mutex<Option<Vec<M::Action>>>>,
     decided: Vec<AtomicBool>,
     decided_count: AtomicUsize,
     generated: AtomicU64,
@@ -220,7 +248,7 @@ struct Shared<'m> {
     stop: Mutex<Option<Stop>>,
     stopping: AtomicBool,
     idle: AtomicUsize,
-    pool: Mutex<Pool>,
+    pool: Mutex<Pool<M>>,
     work: Condvar,
     finished: Condvar,
 }
@@ -232,32 +260,25 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-impl Shared<'_> {
-    fn fingerprint(&self, s: &CheckState) -> u64 {
-        if self.limits.symmetry {
-            fingerprint(&s.representative())
-        } else {
-            fingerprint(s)
-        }
+impl<M: Searchable> Shared<'_, M> {
+    fn key(&self, s: &M::State) -> u64 {
+        self.model.key(s, self.limits.symmetry)
     }
 
     /// Evaluates every undecided property at `s`, recording `path` for
     /// each one it decides.
-    fn evaluate(&self, s: &CheckState, path: &[Event], memo: &mut DrainMemo) {
-        let mut progress: Option<[bool; super::LIVENESS_COUNT]> = None;
+    fn evaluate(&self, s: &M::State, path: &[M::Action], visit: u64, scratch: &mut M::Scratch) {
         for (i, p) in self.properties.iter().enumerate() {
             if self.decided[i].load(Ordering::Relaxed) {
                 continue;
             }
-            let condition = match self.progress[i] {
-                Some(j) => progress.get_or_insert_with(|| self.model.progress_verdicts(s, memo))[j],
-                None => (p.condition)(self.model, s),
-            };
+            let condition = self.model.condition(i, p, s, visit, scratch);
             let discovered = match p.expectation {
                 Expectation::Always => !condition,
                 Expectation::Sometimes => condition,
-                // The model declares no `eventually` property: progress is
-                // an `always` over the fair continuation.
+                // stateright's `eventually` misses cycles, so no model
+                // searched here declares one: the checker states progress
+                // as an `always` over the fair continuation instead.
                 Expectation::Eventually => false,
             };
             if discovered {
@@ -309,7 +330,7 @@ impl Shared<'_> {
     /// The next job, waiting while another thread may still give one away;
     /// `None` once every thread is idle and the pool is empty, or the
     /// search stops.
-    fn take(&self) -> Option<Job> {
+    fn take(&self) -> Option<Job<M>> {
         let mut pool = lock(&self.pool);
         loop {
             if pool.done {
@@ -337,7 +358,7 @@ impl Shared<'_> {
 
     /// Gives half of the untried events of the shallowest frame that has
     /// two or more to the pool, if a thread waits for work.
-    fn share(&self, stack: &mut [Frame], path: &[Event], root_depth: usize) {
+    fn share(&self, stack: &mut [Frame<M>], path: &[M::Action], root_depth: usize) {
         if self.idle.load(Ordering::Relaxed) == 0 {
             return;
         }
@@ -364,7 +385,7 @@ impl Shared<'_> {
 
     /// Walks depth-first from a job's state until its subtree is done or
     /// the search stops.
-    fn run(&self, thread: usize, job: Job, memo: &mut DrainMemo) {
+    fn run(&self, thread: usize, job: Job<M>, scratch: &mut M::Scratch, visits: &mut u64) {
         let root_depth = job.path.len();
         let mut path = job.path;
         let mut stack = vec![Frame {
@@ -402,14 +423,15 @@ impl Shared<'_> {
                 continue;
             };
             generated += 1;
-            if !self.visited.insert(self.fingerprint(&next)) {
+            if !self.visited.insert(self.key(&next)) {
                 continue;
             }
             unique += 1;
             path.push(action);
             let depth = path.len();
             self.depth_max.fetch_max(depth, Ordering::Relaxed);
-            self.evaluate(&next, &path, memo);
+            *visits += 1;
+            self.evaluate(&next, &path, *visits, scratch);
             if self.limits.depth_max.is_some_and(|d| depth >= d) {
                 self.model.actions(&next, &mut actions);
                 if !actions.is_empty() {
@@ -450,22 +472,17 @@ impl Shared<'_> {
 /// Searches every state reachable from the model's initial state within
 /// the limits, calling `progress` with the counters at most every
 /// `limits.progress_interval` while it runs.
-pub fn search(m: &CheckModel, limits: Limits, progress: &(dyn Fn(&Snapshot) + Sync)) -> Outcome {
+pub fn search<M: Searchable>(
+    m: &M,
+    limits: Limits,
+    progress: &(dyn Fn(&Snapshot) + Sync),
+) -> Outcome<M::Action> {
     let properties = m.properties();
-    let progress_slots = properties
-        .iter()
-        .map(|p| {
-            crate::rules::invariants::LIVENESS
-                .iter()
-                .position(|l| l.id == p.name)
-        })
-        .collect();
     let n = properties.len();
     let threads = limits.threads.max(1);
     let shared = Shared {
         model: m,
         properties,
-        progress: progress_slots,
         limits,
         threads,
         started: Instant::now(),
@@ -473,8 +490,8 @@ pub fn search(m: &CheckModel, limits: Limits, progress: &(dyn Fn(&Snapshot) + Sy
         found: (0..n).map(|_| Mutex::new(None)).collect(),
         decided: (0..n).map(|_| AtomicBool::new(false)).collect(),
         decided_count: AtomicUsize::new(0),
-        generated: AtomicU64::new(1),
-        unique: AtomicU64::new(1),
+        generated: AtomicU64::new(0),
+        unique: AtomicU64::new(0),
         pending: (0..threads).map(|_| AtomicU64::new(0)).collect(),
         depth_max: AtomicUsize::new(0),
         depth_cut: AtomicBool::new(false),
@@ -489,32 +506,38 @@ pub fn search(m: &CheckModel, limits: Limits, progress: &(dyn Fn(&Snapshot) + Sy
         work: Condvar::new(),
         finished: Condvar::new(),
     };
-    let init = m.init.clone();
-    shared.visited.insert(shared.fingerprint(&init));
-    let mut memo = DrainMemo::default();
-    shared.evaluate(&init, &[], &mut memo);
-    let mut actions = Vec::new();
-    if limits.depth_max == Some(0) {
-        m.actions(&init, &mut actions);
-        if !actions.is_empty() {
-            shared.depth_cut.store(true, Ordering::Relaxed);
+    let mut scratch = M::Scratch::default();
+    for init in m.init_states() {
+        if !shared.visited.insert(shared.key(&init)) {
+            continue;
         }
-        actions.clear();
-    } else {
+        // stateright counts an initial state as generated too; so does
+        // this search, so that the pinned counts mean the same.
+        shared.generated.fetch_add(1, Ordering::Relaxed);
+        shared.unique.fetch_add(1, Ordering::Relaxed);
+        shared.evaluate(&init, &[], 0, &mut scratch);
+        let mut actions = Vec::new();
         m.actions(&init, &mut actions);
+        if limits.depth_max == Some(0) {
+            if !actions.is_empty() {
+                shared.depth_cut.store(true, Ordering::Relaxed);
+            }
+            actions.clear();
+        }
+        lock(&shared.pool).jobs.push(Job {
+            state: init,
+            path: Vec::new(),
+            actions,
+        });
     }
-    lock(&shared.pool).jobs.push(Job {
-        state: init,
-        path: Vec::new(),
-        actions,
-    });
     std::thread::scope(|scope| {
         for thread in 0..threads {
             let shared = &shared;
             scope.spawn(move || {
-                let mut memo = DrainMemo::default();
+                let mut scratch = M::Scratch::default();
+                let mut visits = 0u64;
                 while let Some(job) = shared.take() {
-                    shared.run(thread, job, &mut memo);
+                    shared.run(thread, job, &mut scratch, &mut visits);
                 }
             });
         }
