@@ -18,6 +18,35 @@ pub fn model_files() -> Vec<PathBuf> {
     files
 }
 
+/// Runs the command line with `args`, returning the exit code, stdout and
+/// stderr.
+#[cfg(feature = "cli")]
+pub fn cli(args: &[&str]) -> (u8, String, String) {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let argv = std::iter::once("offline-im".to_string()).chain(args.iter().map(|a| a.to_string()));
+    let code = offline_im::cli::main_with(argv, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).expect("UTF-8 on stdout"),
+        String::from_utf8(err).expect("UTF-8 on stderr"),
+    )
+}
+
+/// The checker model of `models/<file>` with `from` replaced by `to` in
+/// its text, which must change it.
+#[cfg(feature = "check")]
+pub fn check_model_replacing(file: &str, from: &str, to: &str) -> offline_im::check::CheckModel {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(file);
+    let text = std::fs::read_to_string(path).expect("readable");
+    let changed = text.replace(from, to);
+    assert_ne!(changed, text, "`{from}` is in models/{file}");
+    let s = scenario::load(file, &changed).unwrap_or_else(|e| panic!("{e}"));
+    offline_im::check::CheckModel::new(&s).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Loads a scenario from inline text, panicking with the diagnostic.
 pub fn load(text: &str) -> Scenario {
     scenario::load("inline.toml", text).unwrap_or_else(|e| panic!("{e}"))
