@@ -49,9 +49,8 @@ use crate::rules::domain::{Deployment, UserId};
 use crate::rules::invariants::{EXPECTATIONS, INVARIANTS, Invariant, LIVENESS, REACH};
 use crate::rules::world::{Event, Log, State, World, step};
 use serde::Serialize;
-use stateright::{Model, Property, Representative};
+use stateright::{Model, Property};
 use std::fmt::Write as _;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// The bound on the fair-continuation verdicts one thread remembers; the
@@ -91,58 +90,13 @@ pub struct Budget {
 }
 
 /// A state of the checked world: the rule book's state and the budget.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CheckState {
     /// The rule book's state, virtual clock included.
     pub world: State,
     /// What is left of each budget. It is part of the state: two equal worlds
     /// with different budgets can still reach different states.
     pub budget: Budget,
-    /// The user permutations symmetry reduction tries; a property of the
-    /// model, not of the state, so equality and hashing ignore it.
-    symmetry: Arc<Vec<Vec<UserId>>>,
-}
-
-impl PartialEq for CheckState {
-    fn eq(&self, other: &Self) -> bool {
-        self.world == other.world && self.budget == other.budget
-    }
-}
-
-impl Eq for CheckState {}
-
-impl Hash for CheckState {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.world.hash(h);
-        self.budget.hash(h);
-    }
-}
-
-impl Representative for CheckState {
-    /// The renaming of interchangeable users with the smallest fingerprint.
-    /// Any deterministic choice within the orbit is sound; this one is also
-    /// the same for every member of the orbit unless two renamings collide.
-    fn representative(&self) -> Self {
-        if self.symmetry.len() <= 1 {
-            return self.clone();
-        }
-        let fingerprint = |s: &State| {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            s.hash(&mut h);
-            h.finish()
-        };
-        let best = self
-            .symmetry
-            .iter()
-            .map(|perm| self.world.rename_users(perm))
-            .min_by_key(fingerprint)
-            .unwrap_or_else(|| self.world.clone());
-        CheckState {
-            world: best,
-            budget: self.budget,
-            symmetry: Arc::clone(&self.symmetry),
-        }
-    }
 }
 
 /// The checked model: a deployment, its bounds and its initial state.
@@ -158,6 +112,9 @@ pub struct CheckModel {
     /// The one initial state: the world after the scenario's setup cmdlets and
     /// initial sign-ins, with every budget full.
     pub init: CheckState,
+    /// The user renamings symmetry reduction tries, identity first: a
+    /// property of the model, so no state carries (and no clone copies) it.
+    symmetry: Arc<Vec<Vec<UserId>>>,
 }
 
 /// Groups of users that nothing in the deployment or the bounds tells
@@ -262,18 +219,33 @@ impl CheckModel {
                 outages_left: b.outages_max,
                 admin_unused: ((1u16 << b.admin.len()) - 1) as u8,
             },
-            symmetry,
         };
         Ok(CheckModel {
             deployment: d,
             bounds: b,
             init,
+            symmetry,
         })
     }
 
     /// Whether some users are interchangeable, so symmetry reduction helps.
     pub fn has_symmetry(&self) -> bool {
-        self.init.symmetry.len() > 1
+        self.symmetry.len() > 1
+    }
+
+    /// The renaming of `s` within its orbit (interchangeable users
+    /// permuted) with the smallest fingerprint. Any deterministic choice
+    /// within the orbit is sound; this one is the same for every member of
+    /// the orbit, since the renamings form a group.
+    pub fn representative(&self, s: &CheckState) -> CheckState {
+        self.symmetry
+            .iter()
+            .map(|perm| CheckState {
+                world: s.world.rename_users(perm),
+                budget: s.budget,
+            })
+            .min_by_key(search::fingerprint)
+            .unwrap_or_else(|| s.clone())
     }
 
     /// The verdict of each LIVENESS predicate after the fair continuation,
@@ -356,9 +328,20 @@ impl CheckModel {
 impl search::Searchable for CheckModel {
     type Scratch = DrainMemo;
 
+    /// With symmetry, the smallest fingerprint in the orbit: the
+    /// representative's, without building it twice.
     fn key(&self, s: &CheckState, symmetry: bool) -> u64 {
-        if symmetry {
-            search::fingerprint(&s.representative())
+        if symmetry && self.has_symmetry() {
+            self.symmetry
+                .iter()
+                .map(|perm| {
+                    search::fingerprint(&CheckState {
+                        world: s.world.rename_users(perm),
+                        budget: s.budget,
+                    })
+                })
+                .min()
+                .unwrap_or_else(|| search::fingerprint(s))
         } else {
             search::fingerprint(s)
         }
