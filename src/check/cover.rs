@@ -227,11 +227,7 @@ pub fn explore(scenario: &Scenario, bounds: CoverBounds) -> Result<Coverage, Sce
                 let Some(budget) = model.spend(nodes[i].state.budget, &e) else {
                     continue;
                 };
-                let state = CheckState {
-                    world,
-                    budget,
-                    ..nodes[i].state.clone()
-                };
+                let state = CheckState { world, budget };
                 if seen.contains(&state) {
                     continue;
                 }
