@@ -72,6 +72,8 @@ fn differences(a: &Verdicts, b: &Verdicts) -> Vec<String> {
         .collect()
 }
 
+/// DEC-070: the search with every reduction against stateright's plain
+/// breadth-first search, on every model.
 #[test]
 fn every_reduction_gives_stateright_plain_verdicts_on_every_model() {
     let files = model_files();
@@ -252,6 +254,7 @@ fn a_violation_in_one_interleaving_of_independent_clients_is_found() {
     assert_eq!(out.found[0].as_deref(), Some(&['a', 'b', 'a', 'b'][..]));
 }
 
+/// DEC-071: why the checker has no partial-order reduction.
 #[test]
 fn a_reduction_that_merges_interleavings_misses_it_and_fails_the_comparison() {
     let sound = TwoClients {
@@ -270,6 +273,7 @@ fn a_reduction_that_merges_interleavings_misses_it_and_fails_the_comparison() {
     assert_ne!(got, expected);
 }
 
+/// DEC-072: a bounded run without a violation exits 4; with one, 1.
 #[test]
 fn a_bounded_run_stops_cleanly_says_so_and_exits_4() {
     let (code, out, _) = cli(&["check", "--max-states", "1000"]);

@@ -328,6 +328,16 @@ impl CheckModel {
 impl search::Searchable for CheckModel {
     type Scratch = DrainMemo;
 
+    /// `world::step` on a copy of the state, and the budget spent; an
+    /// event the rule book rejects, or one over budget, is no transition.
+    fn successor(&self, last: &CheckState, action: &Event) -> Option<CheckState> {
+        let budget = self.spend(last.budget, action)?;
+        let mut next = last.clone();
+        step(&self.deployment, &mut next.world, action, &mut Log::disabled()).ok()?;
+        next.budget = budget;
+        Some(next)
+    }
+
     /// With symmetry, the smallest fingerprint in the orbit: the
     /// representative's, without building it twice.
     fn key(&self, s: &CheckState, symmetry: bool) -> u64 {
@@ -467,16 +477,7 @@ impl Model for CheckModel {
     }
 
     fn next_state(&self, last: &CheckState, action: Event) -> Option<CheckState> {
-        let mut next = last.clone();
-        step(
-            &self.deployment,
-            &mut next.world,
-            &action,
-            &mut Log::disabled(),
-        )
-        .ok()?;
-        next.budget = self.spend(last.budget, &action)?;
-        Some(next)
+        search::Searchable::successor(self, last, &action)
     }
 
     fn format_action(&self, action: &Event) -> String {

@@ -80,6 +80,13 @@ pub trait Searchable:
         fingerprint(s)
     }
 
+    /// The state after `action` in `s`, or `None` if it is not a
+    /// transition: `Model::next_state`, without taking the action by value,
+    /// so that the search clones an action only for a path it keeps.
+    fn successor(&self, s: &Self::State, action: &Self::Action) -> Option<Self::State> {
+        self.next_state(s, action.clone())
+    }
+
     /// The value of property `p` (number `i` of `properties()`) at `s`,
     /// the `visit`-th state this thread evaluates.
     fn condition(
@@ -417,9 +424,9 @@ impl<M: Searchable> Shared<'_, M> {
                 }
                 continue;
             }
-            let action = top.actions[top.next].clone();
+            let action = &top.actions[top.next];
             top.next += 1;
-            let Some(next) = self.model.next_state(&top.state, action.clone()) else {
+            let Some(next) = self.model.successor(&top.state, action) else {
                 continue;
             };
             generated += 1;
@@ -427,7 +434,7 @@ impl<M: Searchable> Shared<'_, M> {
                 continue;
             }
             unique += 1;
-            path.push(action);
+            path.push(action.clone());
             let depth = path.len();
             self.depth_max.fetch_max(depth, Ordering::Relaxed);
             *visits += 1;
