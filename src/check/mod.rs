@@ -333,7 +333,13 @@ impl search::Searchable for CheckModel {
     fn successor(&self, last: &CheckState, action: &Event) -> Option<CheckState> {
         let budget = self.spend(last.budget, action)?;
         let mut next = last.clone();
-        step(&self.deployment, &mut next.world, action, &mut Log::disabled()).ok()?;
+        step(
+            &self.deployment,
+            &mut next.world,
+            action,
+            &mut Log::disabled(),
+        )
+        .ok()?;
         next.budget = budget;
         Some(next)
     }
