@@ -13,8 +13,9 @@
 //!   expectations that the known faults break (OIM-014, DEC-004) and for
 //!   LIVE-001/002; `sometimes` for every route, every folder and the other
 //!   reachability probes in `rules::invariants::REACH`, so that no property holds vacuously;
-//! - `run`: runs stateright and turns its discoveries into a `CheckReport`
-//!   with person-readable counterexamples replayed through the rule book.
+//! - `run`: runs the search (`search`) and turns its discoveries into a
+//!   `CheckReport` with person-readable counterexamples, shrunk and
+//!   replayed through the rule book.
 //!
 //! Invariants it keeps:
 //! - no rule is written here: `next_state` is `world::step` on a clone, and
@@ -22,8 +23,8 @@
 //! - the state space is finite: each kind of external event has a budget,
 //!   the spooler's retries are bounded (DEC-003), and the clock only moves
 //!   to the next due time (`State::next_timer_ms`);
-//! - `actions` lists events in a fixed order, so a single-threaded
-//!   breadth-first run finds the same shortest counterexample every time.
+//! - `actions` lists events in a fixed order, so a single-threaded run
+//!   finds the same counterexample every time.
 //!
 //! Progress (LIVE-001/002) is checked soundly, not with stateright's
 //! `eventually`, which reports only at terminal states and misses cycles:
@@ -67,10 +68,6 @@ pub struct DrainMemo {
     last: Option<[bool; LIVENESS_COUNT]>,
     /// The search's number of the state `last` belongs to.
     last_visit: Option<u64>,
-    /// Lookups answered from the memo.
-    pub hits: u64,
-    /// Continuations that had to run.
-    pub misses: u64,
 }
 
 /// What is left of each bounded kind of external event.
@@ -295,7 +292,6 @@ impl CheckModel {
         } else {
             let key = search::fingerprint(&w.state);
             if let Some(v) = memo.verdicts.get(&key) {
-                memo.hits += 1;
                 memo.last = Some(*v);
                 return *v;
             }
@@ -310,7 +306,6 @@ impl CheckModel {
                 memo.verdicts.clear();
             }
             memo.verdicts.insert(key, v);
-            memo.misses += 1;
             v
         };
         memo.last = Some(verdict);
