@@ -5,8 +5,8 @@
 //! - `scenario/default`: one full run of the embedded default scenario
 //!   (setup, timeline, invariant checks after every step, report).
 //!
-//! Run with `cargo bench --bench dispatch`; CI smoke-runs it with
-//! `cargo bench -- --test`.
+//! Run with `cargo bench --bench dispatch`; CI smoke-runs it once in
+//! `cargo test --all-targets`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use offline_im::rules::dispatch;

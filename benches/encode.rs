@@ -162,7 +162,8 @@ fn bench_encode(c: &mut Criterion) {
         })
     });
     g.finish();
-    // Under `cargo bench -- --test` each function runs once, so these are
+    // In criterion's test mode (`cargo test --all-targets`, or
+    // `cargo bench -- --test`) each function runs once, so these are
     // checked by the smoke run too; a filter may leave a function out.
     for (what, output) in [("encode", &encoded), ("copy", &copied)] {
         if output.writes() == 0 {
