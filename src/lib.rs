@@ -137,5 +137,7 @@ pub mod check;
 pub mod cli;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "ews")]
+pub mod ews;
 #[cfg(feature = "simulate")]
 pub mod sim;

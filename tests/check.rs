@@ -255,6 +255,7 @@ fn progress_violation_is_reported() {
             writer: Some(TONY),
             gate_facts: None,
             first_pickup_ms: Some(0),
+            from_outside: false,
         });
     let live = m.property("LIVE-001");
     assert!(

@@ -1,5 +1,6 @@
-//! Loading a scenario for a subcommand, with its diagnostic printed on
-//! failure. Shared by `run`, `check` and `explore`.
+//! Loading a scenario or a simulation workload for a subcommand, with its
+//! diagnostic printed on failure. Shared by `run`, `check`, `explore`,
+//! `simulate` and `ews`.
 
 use crate::formats::scenario;
 use std::io::Write;
@@ -16,4 +17,48 @@ pub(super) fn load(
             None
         }
     }
+}
+
+/// Loads a simulation workload (the embedded one if `config` is `None`)
+/// and applies the flags that override it; the error is the diagnostic
+/// to print.
+#[cfg(feature = "simulate")]
+pub(super) fn load_sim_config(
+    config: Option<&std::path::Path>,
+    users: Option<u32>,
+    orgs: Option<u32>,
+    hours: Option<u32>,
+    seed: Option<u64>,
+) -> Result<crate::sim::SimConfig, String> {
+    use crate::sim::{self, SimConfig};
+    let (name, text) = match config {
+        None => (
+            sim::DEFAULT_CONFIG_NAME.to_string(),
+            sim::DEFAULT_CONFIG.to_string(),
+        ),
+        Some(p) => {
+            let name = p.display().to_string();
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                format!("{name}:1:1: error: cannot read the file: {e}; expected a readable UTF-8 TOML workload")
+            })?;
+            (name, text)
+        }
+    };
+    let mut c = SimConfig::load(&name, &text).map_err(|e| e.to_string())?;
+    if let Some(v) = users {
+        c.users = v;
+    }
+    if let Some(v) = orgs {
+        c.orgs = v;
+    }
+    if let Some(v) = hours {
+        c.hours = v;
+    }
+    if let Some(v) = seed {
+        c.seed = v;
+    }
+    c.validate().map_err(|(key, message)| {
+        format!("error: invalid value for --{key} or `{key}` in {name}: {message}")
+    })?;
+    Ok(c)
 }

@@ -21,6 +21,7 @@
 
 mod check;
 mod conform;
+mod ews;
 mod exit;
 mod input;
 mod model_cases;
@@ -28,6 +29,7 @@ mod run;
 mod simulate;
 
 pub use conform::{ConformArgs, SnapshotArgs, shell_quote};
+pub use ews::EwsArgs;
 pub use exit::{EXIT_BAD_INPUT, EXIT_FAULT, EXIT_OK, EXIT_VIOLATION};
 pub use model_cases::model_cases_text;
 pub use simulate::SimArgs;
@@ -110,6 +112,8 @@ pub enum Command {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// Serve EWS (SOAP 1.1) over the model's mailboxes at /EWS/Exchange.asmx.
+    Ews(EwsArgs),
     /// Serve stateright's Explorer for the model, to click through states.
     Explore {
         /// The model; the embedded models/default.toml if omitted.
@@ -168,6 +172,7 @@ pub fn main_with(
         Command::ModelCases { write } => model_cases::model_cases(write, out, err),
         Command::Explore { model, addr } => check::explore(model, &addr, out, err),
         Command::Simulate(args) => simulate::simulate(args, out, err),
+        Command::Ews(args) => ews::ews(args, out, err),
         Command::Conform(args) => conform::conform(args, out, err),
         Command::Snapshot(args) => conform::snapshot(args, out, err),
         Command::Serve => conform::serve(out, err),

@@ -3,6 +3,7 @@
 //! each file about one thing; it holds no rule.
 
 use super::exit::{EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATION};
+use super::input::load_sim_config;
 use crate::rules::world::TraceRecord;
 use crate::sim::{self, Observer, SimConfig};
 use std::io::Write;
@@ -83,42 +84,15 @@ impl Observer for Cli {
     }
 }
 
-fn load_config(args: &SimArgs) -> Result<SimConfig, String> {
-    let (name, text) = match &args.config {
-        None => (
-            sim::DEFAULT_CONFIG_NAME.to_string(),
-            sim::DEFAULT_CONFIG.to_string(),
-        ),
-        Some(p) => {
-            let name = p.display().to_string();
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                format!("{name}:1:1: error: cannot read the file: {e}; expected a readable UTF-8 TOML workload")
-            })?;
-            (name, text)
-        }
-    };
-    let mut c = SimConfig::load(&name, &text).map_err(|e| e.to_string())?;
-    if let Some(v) = args.users {
-        c.users = v;
-    }
-    if let Some(v) = args.orgs {
-        c.orgs = v;
-    }
-    if let Some(v) = args.hours {
-        c.hours = v;
-    }
-    if let Some(v) = args.seed {
-        c.seed = v;
-    }
-    c.validate().map_err(|(key, message)| {
-        format!("error: invalid value for --{key} or `{key}` in {name}: {message}")
-    })?;
-    Ok(c)
-}
-
 /// Runs `simulate`; returns the exit code.
 pub fn simulate(args: SimArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let c = match load_config(&args) {
+    let c = match load_sim_config(
+        args.config.as_deref(),
+        args.users,
+        args.orgs,
+        args.hours,
+        args.seed,
+    ) {
         Ok(c) => c,
         Err(e) => {
             let _ = writeln!(err, "{e}");

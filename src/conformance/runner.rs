@@ -202,7 +202,11 @@ pub fn op_of(d: &Deployment, e: &Event) -> Option<Op> {
             command: text.clone(),
         },
         Event::AdvanceTo { at_ms } => Op::Advance { to_ms: *at_ms },
-        Event::Pickup { .. } | Event::ExchangeProcess { .. } | Event::ClientReceive { .. } => {
+        // Internal events, and the EWS endpoint's, which no case holds.
+        Event::Pickup { .. }
+        | Event::ExchangeProcess { .. }
+        | Event::ClientReceive { .. }
+        | Event::CreateItemArrives { .. } => {
             return None;
         }
     })

@@ -287,6 +287,14 @@ pub fn describe(d: &Deployment, e: &Event) -> String {
         Event::Pickup { user } => format!("{}'s spool timer fires", n(user)),
         Event::ExchangeProcess { writer } => format!("Exchange processes {}'s request", n(writer)),
         Event::ClientReceive { user } => format!("{}'s client reads a response", n(user)),
+        Event::CreateItemArrives {
+            writer, from, to, ..
+        } => format!(
+            "Exchange receives a CreateItem from {}'s client: {} -> {}",
+            n(writer),
+            n(from),
+            n(to)
+        ),
     }
 }
 

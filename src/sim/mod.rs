@@ -1026,7 +1026,7 @@ impl<O: Observer> Sim<'_, O> {
         self.notifications_retired += retired.notifications as u64;
     }
 
-    fn finish(mut self, violation: Option<Violation>) -> SimReport {
+    fn finish(mut self, violation: Option<Violation>) -> (SimReport, World) {
         self.sample();
         let held: Vec<(Item, u64)> = {
             let s = &self.world.state;
@@ -1077,12 +1077,13 @@ impl<O: Observer> Sim<'_, O> {
         }
         self.summary.spooled = spooled;
         self.summary.notifications = self.notifications_retired + s.notifications.len() as u64;
-        SimReport {
+        let report = SimReport {
             summary: self.summary,
             samples: self.samples,
             latencies_ms: self.latencies_ms,
             violation,
-        }
+        };
+        (report, self.world)
     }
 }
 
@@ -1110,6 +1111,46 @@ pub fn run_with(
     checks: &[Invariant],
     observer: &mut impl Observer,
 ) -> SimReport {
+    run_day(c, config_file, checks, observer, Retirement::On).0
+}
+
+/// Whether a run retires settled messages (`State::retire_settled`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Retirement {
+    /// Retire them, so that memory follows what is held: every run that
+    /// reports.
+    On,
+    /// Keep every item, so that the final world holds the whole day's
+    /// mailboxes: the run whose world the EWS endpoint serves.
+    Off,
+}
+
+/// Runs one simulation with the reference invariants and keeps every
+/// item, and returns the report with the world at the end of the day:
+/// the mailboxes that `offline-im ews --simulate` serves. Retirement
+/// changes no step (a proptest pins it), so the day is the one `run`
+/// simulates; only its memory grows with the items.
+pub fn run_keeping_world(
+    c: &SimConfig,
+    config_file: Option<&str>,
+    observer: &mut impl Observer,
+) -> (SimReport, World) {
+    run_day(
+        c,
+        config_file,
+        invariants::INVARIANTS,
+        observer,
+        Retirement::Off,
+    )
+}
+
+fn run_day(
+    c: &SimConfig,
+    config_file: Option<&str>,
+    checks: &[Invariant],
+    observer: &mut impl Observer,
+    retirement: Retirement,
+) -> (SimReport, World) {
     let d = Arc::new(deployment(c));
     let mut world = World::new(d);
     world.keep_trace = observer.wants_trace();
@@ -1166,7 +1207,9 @@ pub fn run_with(
             if let Some(v) = sim.check() {
                 return sim.finish(Some(v));
             }
-            sim.retire();
+            if retirement == Retirement::On {
+                sim.retire();
+            }
         }
         sim.handle(p);
         if at_ms >= last_progress + 10 * MINUTE_MS {

@@ -53,17 +53,7 @@ pub fn decode(xml: &str) -> Result<CreateItem<'static>, DecodeError> {
             }
             XmlEvent::Text(t) => text.push_str(&t.xml10_content()),
             XmlEvent::GeneralRef(r) => {
-                let resolved = match r.resolve_char_ref() {
-                    Ok(Some(c)) => c.to_string(),
-                    Ok(None) => {
-                        let name: &str = r.as_ref();
-                        quick_xml::escape::resolve_predefined_entity(name)
-                            .ok_or_else(|| err(&reader, format!("unknown entity &{name};")))?
-                            .to_string()
-                    }
-                    Err(e) => return Err(err(&reader, e.to_string())),
-                };
-                text.push_str(&resolved);
+                text.push_str(&resolve_reference(&r).map_err(|m| err(&reader, m))?);
             }
             XmlEvent::End(_) => {
                 let leaf = path.pop().unwrap_or_default();
@@ -140,4 +130,22 @@ fn read_attributes(
         }
     }
     Ok(())
+}
+
+/// The text a general reference stands for: a character reference, or
+/// one of the five predefined entities. Any other entity is an error that
+/// names it: neither the encoder nor EWS requests declare entities.
+pub fn resolve_reference(r: &quick_xml::events::BytesRef<'_>) -> Result<String, String> {
+    match r.resolve_char_ref() {
+        Ok(Some(c)) => Ok(c.to_string()),
+        Ok(None) => {
+            let name: &str = r.as_ref();
+            quick_xml::escape::resolve_predefined_entity(name)
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    format!("found the entity &{name};, expected only the predefined ones")
+                })
+        }
+        Err(e) => Err(format!("found a bad character reference ({e})")),
+    }
 }

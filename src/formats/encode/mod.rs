@@ -69,11 +69,11 @@ mod sse2;
 mod writer;
 
 pub use benchmark::{BENCHMARK_BUFFERS, BENCHMARK_PLACEMENTS, BenchmarkOutput, benchmark_request};
-pub use decode::{DECODE_EVENTS_MAX, DecodeError, decode};
+pub use decode::{DECODE_EVENTS_MAX, DecodeError, decode, resolve_reference};
 pub use escape::{Engine, sanitized, xml_legal};
 pub use request::{
     Address, CreateItem, Disposition, NS_MESSAGES, NS_SOAP, NS_TYPES, SUBJECT_CHARS_MAX,
-    TargetFolder, request_for, subject_of,
+    TargetFolder, email_of_user, request_for, shape_for, subject_of,
 };
 
 #[cfg(target_arch = "x86_64")]

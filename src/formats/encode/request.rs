@@ -17,7 +17,7 @@
 use super::escape::{ESCAPE_EXPANSION_MAX, Escaper};
 use super::writer::{Piece, Wild};
 use crate::rules::dispatch::Route;
-use crate::rules::domain::{Deployment, Folder, MessageClass, MessageId};
+use crate::rules::domain::{Deployment, Folder, MessageClass, MessageId, UserId};
 use crate::rules::mailbox;
 use crate::rules::world::State;
 use std::borrow::Cow;
@@ -165,15 +165,21 @@ fn email_of(sip: &str) -> &str {
     sip.strip_prefix("sip:").unwrap_or(sip)
 }
 
-/// The request a spooled message becomes (DEC-030), or `None` for a
-/// message that no client spools (live, unavailable).
-pub fn request_for<'a>(d: &'a Deployment, s: &'a State, m: MessageId) -> Option<CreateItem<'a>> {
-    let rec = s.ledger.get(m)?;
-    let class = mailbox::classify(d.user(rec.from).org == d.user(rec.to).org);
-    let (disposition, saved_folder) = match rec.route {
+/// The disposition, saved folder and class of the request that carries a
+/// message of `route` from `from` to `to` (DEC-030), or `None` for a route
+/// that no client spools (live, unavailable). The encoder writes this
+/// shape, and the EWS endpoint holds an incoming request to it.
+pub fn shape_for(
+    d: &Deployment,
+    route: Route,
+    from: UserId,
+    to: UserId,
+) -> Option<(Disposition, Option<TargetFolder>, MessageClass)> {
+    let class = mailbox::classify(d.user(from).org == d.user(to).org);
+    let (disposition, saved_folder) = match route {
         Route::Offline => {
-            let profile = d.org_of(rec.from).profile;
-            if mailbox::keeps_sender_copy(rec.route, profile) {
+            let profile = d.org_of(from).profile;
+            if mailbox::keeps_sender_copy(route, profile) {
                 (
                     Disposition::SendAndSaveCopy,
                     Some(TargetFolder::ConversationHistory),
@@ -193,6 +199,19 @@ pub fn request_for<'a>(d: &'a Deployment, s: &'a State, m: MessageId) -> Option<
         }
         Route::Live | Route::Unavailable(_) => return None,
     };
+    Some((disposition, saved_folder, class))
+}
+
+/// The SMTP address of a user: the SIP URI without `sip:` (DEC-030).
+pub fn email_of_user(d: &Deployment, u: UserId) -> &str {
+    email_of(&d.user(u).sip)
+}
+
+/// The request a spooled message becomes (DEC-030), or `None` for a
+/// message that no client spools (live, unavailable).
+pub fn request_for<'a>(d: &'a Deployment, s: &'a State, m: MessageId) -> Option<CreateItem<'a>> {
+    let rec = s.ledger.get(m)?;
+    let (disposition, saved_folder, class) = shape_for(d, rec.route, rec.from, rec.to)?;
     let address = |u| {
         let user = d.user(u);
         Address {

@@ -50,6 +50,8 @@ pub(super) fn admin(
     Ok(Outcome {
         route: None,
         shell_output: out,
+
+        created: None,
     })
 }
 

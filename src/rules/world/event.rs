@@ -4,6 +4,7 @@
 use crate::rules::cmdlets::{CmdletError, Parsed};
 use crate::rules::dispatch::Route;
 use crate::rules::domain::{MessageId, OrgId, Presence, UserId};
+use crate::rules::spooler::FailReason;
 use serde::Serialize;
 
 /// An event: something a user, an administrator, the network or time does.
@@ -92,6 +93,28 @@ pub enum Event {
         /// The user whose client reads the response.
         user: UserId,
     },
+    /// A `CreateItem` request reaches Exchange from a client outside the
+    /// model, through the EWS endpoint (`offline-im ews`, DEC-073). That
+    /// client has already routed, gated, spooled and timed the message; the
+    /// rule book only files it, as `exchange-process` files a spooled one.
+    CreateItemArrives {
+        /// The authenticated user whose client sent the request.
+        writer: UserId,
+        /// `offline` for `SendOnly` and `SendAndSaveCopy`, `missed-message`
+        /// for `SaveOnly` (DEC-030, read backwards).
+        route: Route,
+        /// The item's `t:From` mailbox.
+        from: UserId,
+        /// The item's one `t:ToRecipients` mailbox.
+        to: UserId,
+        /// The item's `t:Body`.
+        body: String,
+        /// The message this request carries again, when the client retries
+        /// a request whose answer it never read: the endpoint recognises it
+        /// by its `t:InternetMessageId` (DEC-073), and deduplication by
+        /// message id (DEC-004) applies to it. `None` for a new message.
+        again: Option<MessageId>,
+    },
 }
 
 impl Event {
@@ -111,6 +134,7 @@ impl Event {
             Event::Pickup { .. } => "pickup",
             Event::ExchangeProcess { .. } => "exchange-process",
             Event::ClientReceive { .. } => "client-receive",
+            Event::CreateItemArrives { .. } => "create-item-arrives",
         }
     }
 }
@@ -122,6 +146,10 @@ pub struct Outcome {
     pub route: Option<(MessageId, Route)>,
     /// For `Admin`: what the shell printed.
     pub shell_output: Vec<String>,
+    /// For `CreateItemArrives`: the message id the request was given, and
+    /// Exchange's answer to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<(MessageId, Result<(), FailReason>)>,
 }
 
 /// Why an event could not happen in this state.

@@ -6,10 +6,13 @@ use super::decision_log::name;
 use super::decision_log::{Decision, Log};
 use super::event::fail;
 use super::event::{Outcome, StepError};
+use super::ledger::MessageRecord;
 use super::notification::notify_pending;
 use super::state::{EwsRequest, EwsResponse, State};
 use crate::rules::dispatch::Route;
-use crate::rules::domain::{Deployment, Folder, MailboxLocation, MessageClass, OrgId, UserId};
+use crate::rules::domain::{
+    Deployment, Folder, MailboxLocation, MessageClass, MessageId, OrgId, UserId,
+};
 use crate::rules::mailbox::{self, Item, ItemKind};
 use crate::rules::spooler::FailReason;
 
@@ -124,6 +127,117 @@ pub(super) fn exchange_process(
         });
     }
     Ok(Outcome::default())
+}
+
+/// The rule of `Event::CreateItemArrives`: a `CreateItem` request from a
+/// client outside the model reaches Exchange through the EWS endpoint
+/// (DEC-073). The endpoint only translates the request; this rule records
+/// the message in the ledger, marked as from outside, and files it exactly
+/// as `exchange_process` files a spooled one (`create_item`). Its
+/// preconditions: the route is one that writes (`offline` or
+/// `missed-message`); the writer writes only as itself, the sender of an
+/// offline message or the recipient of a missed one (DEC-030, OIM-017);
+/// the writer's organisation's EWS is up (OIM-005, DEC-017).
+/// A request sent again must carry the same message as the first time:
+/// the same writer, route, sender, recipient and body.
+pub(super) fn create_item_arrives(
+    d: &Deployment,
+    s: &mut State,
+    a: Arrival<'_>,
+    log: &mut Log,
+) -> Result<Outcome, StepError> {
+    let (writer, route, from, to, body, again) = (a.writer, a.route, a.from, a.to, a.body, a.again);
+    let now = s.clock_ms;
+    let writes_as_itself = match route {
+        Route::Offline => writer == from,
+        Route::MissedMessage => writer == to,
+        Route::Live | Route::Unavailable(_) => {
+            return fail(format!(
+                "a {} message is not written through EWS",
+                route.name()
+            ));
+        }
+    };
+    if !writes_as_itself {
+        return fail(format!(
+            "{} cannot write a {} message from {} to {}: a client writes only as its own user (DEC-030, OIM-017)",
+            name(d, writer),
+            route.name(),
+            name(d, from),
+            name(d, to)
+        ));
+    }
+    if !s.writer_ews_up(d, writer) {
+        return fail(format!("EWS of {} is down", d.org_of(writer).name));
+    }
+    let id = match again {
+        Some(m) => {
+            let same = s.ledger.get(m).is_some_and(|r| {
+                r.from_outside
+                    && r.writer == Some(writer)
+                    && r.route == route
+                    && r.from == from
+                    && r.to == to
+                    && r.body == body
+            });
+            if !same {
+                return fail(format!(
+                    "{m} is not a message that {}'s client sent before with this content",
+                    name(d, writer)
+                ));
+            }
+            m
+        }
+        None => s.ledger.next_id(),
+    };
+    if again.is_none() {
+        s.ledger.push(MessageRecord {
+            id,
+            from,
+            to,
+            body: body.to_owned(),
+            sent_at_ms: now,
+            route,
+            fallback: None,
+            writer: Some(writer),
+            gate_facts: None,
+            first_pickup_ms: None,
+            from_outside: true,
+        });
+    }
+    log.note(
+        now,
+        Decision::new("exchange", "create-item", "from-outside", "DEC-073"),
+        || {
+            format!(
+                "{id}: CreateItem from {}'s client outside the model ({} to {})",
+                name(d, writer),
+                name(d, from),
+                name(d, to)
+            )
+        },
+    );
+    let request = EwsRequest {
+        writer,
+        message: id,
+        ready_ms: now,
+        orphaned: false,
+    };
+    let result = create_item(d, s, request, log);
+    Ok(Outcome {
+        created: Some((id, result)),
+        ..Outcome::default()
+    })
+}
+
+/// What `Event::CreateItemArrives` carries, borrowed from it.
+pub(super) struct Arrival<'a> {
+    pub(super) writer: UserId,
+    pub(super) route: Route,
+    pub(super) from: UserId,
+    pub(super) to: UserId,
+    pub(super) body: &'a str,
+    pub(super) again: Option<MessageId>,
 }
 
 /// What Exchange does with one CreateItem request. OIM-014, DEC-013: an

@@ -33,6 +33,12 @@ pub struct MessageRecord {
     /// The time of the first pickup, so that INV-005 can check it came no
     /// earlier than two minutes after the send.
     pub first_pickup_ms: Option<u64>,
+    /// Set for a message that reached Exchange from a client outside the
+    /// model (`Event::CreateItemArrives`, DEC-073). That client's gate,
+    /// spooler and timer are its own, so INV-001, INV-004 and INV-005,
+    /// which are about them, do not apply to it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub from_outside: bool,
 }
 
 impl MessageRecord {

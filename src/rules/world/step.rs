@@ -45,5 +45,25 @@ fn dispatch(d: &Deployment, s: &mut State, e: &Event, log: &mut Log) -> Result<O
         Event::Pickup { user } => client_events::pickup(d, s, *user, log),
         Event::ExchangeProcess { writer } => exchange_events::exchange_process(d, s, *writer, log),
         Event::ClientReceive { user } => client_events::client_receive(d, s, *user, log),
+        Event::CreateItemArrives {
+            writer,
+            route,
+            from,
+            to,
+            body,
+            again,
+        } => exchange_events::create_item_arrives(
+            d,
+            s,
+            exchange_events::Arrival {
+                writer: *writer,
+                route: *route,
+                from: *from,
+                to: *to,
+                body,
+                again: *again,
+            },
+            log,
+        ),
     }
 }

@@ -58,6 +58,7 @@ pub(super) fn send(
         writer,
         gate_facts,
         first_pickup_ms: None,
+        from_outside: false,
     });
     let seen_name = match facts.recipient {
         RecipientState::SignedOut => "signed-out",
@@ -115,6 +116,8 @@ pub(super) fn send(
     Ok(Outcome {
         route: Some((id, decision.route)),
         shell_output: Vec::new(),
+
+        created: None,
     })
 }
 
