@@ -246,7 +246,7 @@ fn decode_rejects_what_is_not_a_request() {
         ("<a>", "found no MessageDisposition"),
         ("<m:CreateItem", "byte"),
         ("", "found no MessageDisposition"),
-        ("<x>&bogus;</x>", "unknown entity"),
+        ("<x>&bogus;</x>", "found the entity &bogus;"),
     ] {
         let e = decode(xml).expect_err(xml);
         assert!(e.to_string().contains(expected), "{xml}: {e}");

@@ -8,8 +8,10 @@
 //!   `simulate` found a violation, or `conform` found a difference;
 //! - 2: bad input: an unreadable or invalid scenario, a rejected cmdlet or
 //!   event, or bad flags (clap's own usage errors also exit 2);
-//! - 3: `conform` and `snapshot` only: the implementation under test broke
-//!   the protocol (exited, answered garbage, or timed out).
+//! - 3: `conform` and `snapshot`: the implementation under test broke
+//!   the protocol (exited, answered garbage, or timed out); `ews`: the
+//!   endpoint could not start its runtime or stopped serving;
+//! - 4: a bounded `check` that found no violation.
 //!
 //! What it may import: everything below it (the drivers, the formats and
 //! the rule book). Nothing imports it but `main.rs`; a subcommand's file
