@@ -724,6 +724,59 @@ fn dec_074_find_item_lists_a_folder_in_arrival_order_with_received_times_and_pag
         text(&second)
     );
     assert!(text(&second).contains("OIM.I.0.1"), "{}", text(&second));
+    // From the end: offset 0 is the last item, and the page is the items
+    // just before that point; a huge offset from either end is empty.
+    let from_end = |offset: &str, max: usize| {
+        page(0, max).replace(
+            "Offset=\"0\" BasePoint=\"Beginning\"",
+            &format!("Offset=\"{offset}\" BasePoint=\"End\""),
+        )
+    };
+    let (last, _, _) = answer_as(&ep, TONY, &from_end("0", 1));
+    let last = text(&last);
+    assert!(
+        last.contains("OIM.I.0.1") && !last.contains("OIM.I.0.0"),
+        "{last}"
+    );
+    let (both, _, _) = answer_as(&ep, TONY, &from_end("0", 10));
+    assert_eq!(text(&both).matches("<t:Message>").count(), 2);
+    for huge in ["18446744073709551615", "9223372036854775808"] {
+        let (r, _, _) = answer_as(&ep, TONY, &from_end(huge, 10));
+        assert_eq!(text(&r).matches("<t:Message>").count(), 0, "{}", text(&r));
+        let beginning = page(0, 10).replace("Offset=\"0\"", &format!("Offset=\"{huge}\""));
+        let (r, _, _) = answer_as(&ep, TONY, &beginning);
+        assert_eq!(text(&r).matches("<t:Message>").count(), 0, "{}", text(&r));
+    }
+}
+
+#[test]
+fn dec_075_a_user_without_a_mailbox_can_neither_read_nor_write() {
+    let ep = endpoint("recipient-without-mailbox.toml");
+    let none = ep.with_world(|w| {
+        let d = &w.deployment;
+        d.user_ids()
+            .find(|u| d.user(*u).mailbox == offline_im::rules::domain::MailboxLocation::None)
+            .expect("a user without a mailbox")
+    });
+    assert_refused(
+        &ep,
+        none,
+        &get_folder("<t:DistinguishedFolderId Id=\"inbox\"/>"),
+        "ErrorNonExistentMailbox",
+    );
+    let (from, to) = ep.with_world(|w| {
+        let other = w
+            .deployment
+            .user_ids()
+            .find(|u| *u != none)
+            .expect("another user");
+        (
+            email_of_user(&w.deployment, none).to_string(),
+            email_of_user(&w.deployment, other).to_string(),
+        )
+    });
+    let send = create_item("SendOnly", "", MC, &from, &to, "from nowhere");
+    assert_refused(&ep, none, &send, "ErrorNonExistentMailbox");
 }
 
 // --- HTTP ----------------------------------------------------------------
@@ -817,6 +870,19 @@ fn over_http_a_body_over_1_mib_gets_413_and_one_of_exactly_1_mib_is_answered() {
     let over = format!("{at_limit} ");
     let (status, _, body) = post(&url, Some(&basic(&ep, TONY)), over.as_bytes());
     assert_eq!(status, 413, "{body}");
+    // Credentials come first: a client without them that announces a body
+    // over the limit gets 401 at once, before any of the body is read.
+    let mut raw = TcpStream::connect(host_port(&url)).expect("connects");
+    raw.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a timeout");
+    raw.write_all(
+        b"POST /EWS/Exchange.asmx HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n",
+    )
+    .expect("writes");
+    let mut buf = [0u8; 64];
+    let n = raw.read(&mut buf).expect("an answer");
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     assert!(before == ep.with_world(|w| w.state.clone()));
 }
 
@@ -826,7 +892,7 @@ fn over_http_a_slow_request_is_cut_off() {
         request_timeout: Duration::from_secs(1),
         ..Limits::default()
     };
-    let (url, _ep) = serve(endpoint_with("default.toml", false, limits));
+    let (url, ep) = serve(endpoint_with("default.toml", false, limits));
     let addr = host_port(&url);
     // A head that never ends: hyper closes the connection.
     let mut slow = TcpStream::connect(&addr).expect("connects");
@@ -843,14 +909,15 @@ fn over_http_a_slow_request_is_cut_off() {
     );
     let head = String::from_utf8_lossy(&buf);
     assert!(buf.is_empty() || head.starts_with("HTTP/1.1 408"), "{head}");
-    // A body that never arrives: 408.
+    // A body that never arrives, from a user with the right password: 408.
     let mut slow = TcpStream::connect(&addr).expect("connects");
     slow.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("a timeout");
-    slow.write_all(
-        b"POST /EWS/Exchange.asmx HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n<soap",
-    )
-    .expect("writes");
+    let head = format!(
+        "POST /EWS/Exchange.asmx HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Length: 100\r\n\r\n<soap",
+        basic(&ep, TONY)
+    );
+    slow.write_all(head.as_bytes()).expect("writes");
     let mut buf = [0u8; 64];
     let n = slow.read(&mut buf).expect("an answer");
     assert!(

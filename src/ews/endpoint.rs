@@ -168,6 +168,16 @@ impl Endpoint {
         self.with_world(|w| invariants::violations(&w.deployment, &w.state))
     }
 
+    /// Whether an `Authorization` header names a user with the right
+    /// password: the HTTP server asks before it reads a body, so that an
+    /// unauthenticated client gets 401 whatever it sends.
+    pub fn authenticates(&self, authorization: Option<&str>) -> bool {
+        let served = self.served.lock().unwrap_or_else(|p| p.into_inner());
+        self.credentials
+            .authenticate(&served.world, authorization)
+            .is_some()
+    }
+
     /// Answers one request: its `Authorization` header and its body.
     pub fn answer(&self, authorization: Option<&str>, body: &[u8]) -> Reply {
         let user = {

@@ -73,6 +73,14 @@ pub async fn serve(listener: TcpListener, endpoint: Arc<Endpoint>) -> std::io::R
 /// One request: its body read within the limits, then answered.
 async fn handle(State(endpoint): State<Arc<Endpoint>>, headers: HeaderMap, body: Body) -> Response {
     let limits = endpoint.limits;
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    // Credentials first: an unauthenticated client gets 401 before its
+    // body is read (DEC-075).
+    if !endpoint.authenticates(authorization) {
+        return reply(endpoint.answer(authorization, b""));
+    }
     let read = axum::body::to_bytes(body, limits.body_bytes_max);
     let bytes = match tokio::time::timeout(limits.request_timeout, read).await {
         Err(_) => {
@@ -97,10 +105,11 @@ async fn handle(State(endpoint): State<Arc<Endpoint>>, headers: HeaderMap, body:
         }
         Ok(Ok(b)) => b,
     };
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let reply = endpoint.answer(authorization, &bytes);
+    reply(endpoint.answer(authorization, &bytes))
+}
+
+/// The HTTP response of a reply.
+fn reply(reply: super::endpoint::Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, reply.body).into_response();
     let headers = response.headers_mut();

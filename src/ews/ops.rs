@@ -56,6 +56,15 @@ pub enum Answer {
 /// Runs the operation in `body` (the first child of `soap:Body`) for
 /// `user`.
 pub fn run(world: &mut World, names: &mut Translation, user: UserId, body: &Element) -> Answer {
+    // A user without a mailbox has nothing to read and nowhere to write
+    // (DEC-007, DEC-017).
+    let own = world.deployment.user(user);
+    if own.mailbox == crate::rules::domain::MailboxLocation::None {
+        return Answer::Fault(
+            "ErrorNonExistentMailbox",
+            format!("{} has no mailbox (DEC-007).", own.name),
+        );
+    }
     match body.name.as_str() {
         "GetFolder" => Answer::Body(get_folder(&world.deployment, world, user, body)),
         "FindFolder" => Answer::Body(find_folder(&world.deployment, world, user, body)),
@@ -66,7 +75,7 @@ pub fn run(world: &mut World, names: &mut Translation, user: UserId, body: &Elem
         other => Answer::Fault(
             "ErrorInvalidRequest",
             format!(
-                "The request is invalid: found the operation {other}, expected one of GetFolder, FindFolder, FindItem, GetItem, CreateItem (this endpoint implements no other)."
+                "The request is invalid: found the operation {other}, expected one of GetFolder, FindFolder, FindItem, GetItem, CreateItem, ConvertId (this endpoint implements no other)."
             ),
         ),
     }
@@ -190,28 +199,48 @@ fn find_folder(d: &Deployment, world: &World, user: UserId, body: &Element) -> V
     })
 }
 
-/// The paging of a `FindItem`: (offset, most entries), from
-/// `m:IndexedPageItemView`, or everything.
-fn paging(body: &Element) -> (usize, usize) {
-    let Some(view) = body.child("IndexedPageItemView") else {
-        return (0, usize::MAX);
-    };
-    let number = |name: &str, default: usize| {
-        view.attribute(name)
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(default)
-    };
-    let offset = number("Offset", 0);
-    // `BasePoint="End"` counts the offset from the last item.
-    let from_end = view.attribute("BasePoint") == Some("End");
-    (
-        if from_end {
-            usize::MAX - offset
+/// The paging of a `FindItem` (`m:IndexedPageItemView`): where the page
+/// is counted from, its offset and its most entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Paging {
+    /// `BasePoint="End"`: the offset counts back from the last item, and
+    /// the page is the items just before that point (DEC-074).
+    from_end: bool,
+    offset: usize,
+    entries_max: usize,
+}
+
+impl Paging {
+    fn of(body: &Element) -> Paging {
+        let Some(view) = body.child("IndexedPageItemView") else {
+            return Paging {
+                from_end: false,
+                offset: 0,
+                entries_max: usize::MAX,
+            };
+        };
+        let number = |name: &str, default: usize| {
+            view.attribute(name)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(default)
+        };
+        Paging {
+            from_end: view.attribute("BasePoint") == Some("End"),
+            offset: number("Offset", 0),
+            entries_max: number("MaxEntriesReturned", usize::MAX),
+        }
+    }
+
+    /// The range of a list of `total` items that the page holds.
+    fn range(self, total: usize) -> std::ops::Range<usize> {
+        if self.from_end {
+            let end = total.saturating_sub(self.offset);
+            end.saturating_sub(self.entries_max)..end
         } else {
-            offset
-        },
-        number("MaxEntriesReturned", usize::MAX),
-    )
+            let start = self.offset.min(total);
+            start..start.saturating_add(self.entries_max).min(total)
+        }
+    }
 }
 
 /// Whether a response should carry the item's body: `GetItem` always
@@ -307,7 +336,7 @@ fn write_item(
 }
 
 fn find_item(d: &Deployment, world: &World, user: UserId, body: &Element) -> Vec<u8> {
-    let (offset, entries_max) = paging(body);
+    let paging = Paging::of(body);
     let parents = folder_refs(d, user, body.child("ParentFolderIds"));
     respond_each("FindItem", parents, |out, parent| {
         let listed: Vec<(usize, Folder)> = match parent {
@@ -321,14 +350,9 @@ fn find_item(d: &Deployment, world: &World, user: UserId, body: &Element) -> Vec
                 .collect(),
         };
         let total = listed.len();
-        let start = if offset > total && offset >= usize::MAX / 2 {
-            // Counted from the end.
-            total.saturating_sub(usize::MAX - offset)
-        } else {
-            offset.min(total)
-        };
-        let page: Vec<_> = listed[start..].iter().take(entries_max).collect();
-        let next = start + page.len();
+        let range = paging.range(total);
+        let next = range.end;
+        let page = &listed[range];
         out.extend_from_slice(
             format!(
                 "<m:RootFolder IndexedPagingOffset=\"{next}\" TotalItemsInView=\"{total}\" IncludesLastItemInRange=\"{}\"><t:Items>",
@@ -603,11 +627,16 @@ fn create_one(
         again,
     };
     let before = world.state.mailboxes[user.0 as usize].items.len();
+    let org = d.user(user).org;
+    if !world.state.ews_up[org.0 as usize] {
+        return Err(Refusal::Unavailable(format!(
+            "EWS of {} is down",
+            d.org(org).name
+        )));
+    }
     let outcome = match world.apply(&event) {
         Ok(o) => o,
-        Err(StepError::Precondition(why)) if why.contains("EWS of") => {
-            return Err(Refusal::Unavailable(why));
-        }
+        Err(StepError::Precondition(why)) => return Err(err("ErrorInvalidRequest", why)),
         Err(e) => return Err(err("ErrorInvalidRequest", e.to_string())),
     };
     let Some((id, result)) = outcome.created else {

@@ -137,7 +137,8 @@ pub(super) fn exchange_process(
 /// preconditions: the route is one that writes (`offline` or
 /// `missed-message`); the writer writes only as itself, the sender of an
 /// offline message or the recipient of a missed one (DEC-030, OIM-017);
-/// the writer's organisation's EWS is up (OIM-005, DEC-017).
+/// the writer has a mailbox and its organisation's EWS is up (OIM-005,
+/// DEC-017).
 /// A request sent again must carry the same message as the first time:
 /// the same writer, route, sender, recipient and body.
 pub(super) fn create_item_arrives(
@@ -167,9 +168,19 @@ pub(super) fn create_item_arrives(
             name(d, to)
         ));
     }
+    if d.user(writer).mailbox == MailboxLocation::None {
+        return fail(format!(
+            "{} has no mailbox, so no EWS to write through (DEC-017)",
+            name(d, writer)
+        ));
+    }
     if !s.writer_ews_up(d, writer) {
         return fail(format!("EWS of {} is down", d.org_of(writer).name));
     }
+    // Without deduplication (DEC-004), a retry is filed as a new message,
+    // as the model's own resend after a crash is: storing the old message
+    // again after later ones would break the per-writer order of INV-008.
+    let again = again.filter(|_| d.options.dedup);
     let id = match again {
         Some(m) => {
             let same = s.ledger.get(m).is_some_and(|r| {
