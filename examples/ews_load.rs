@@ -153,9 +153,8 @@ fn run(clients: usize, duration: Duration) -> i32 {
         .user_ids()
         .filter(|u| {
             let user = d.user(*u);
-            user.mailbox == offline_im::rules::domain::MailboxLocation::Online
-                || (user.mailbox == offline_im::rules::domain::MailboxLocation::OnPremises
-                    && user.client.released >= offline_im::rules::domain::Date::DRAFTS_FIX)
+            user.mailbox != offline_im::rules::domain::MailboxLocation::None
+                && !offline_im::rules::mailbox::hits_drafts_fault(user)
         })
         .collect();
     assert!(sound.len() >= 2, "the deployment has writers");

@@ -157,7 +157,7 @@ pub fn ews(args: EwsArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             let user = w.deployment.user(*u);
             let _ = writeln!(
                 out,
-                "user {} password {password} name {:?} org {} profile {} mailbox {} client-released {} items {} exchange {major}.{minor}.{build}",
+                "user {} password {password} name {:?} org {} profile {} mailbox {} client-released {} drafts-fault {} items {} exchange {major}.{minor}.{build}",
                 email_of_user(&w.deployment, *u),
                 user.name,
                 org.name,
@@ -171,6 +171,11 @@ pub fn ews(args: EwsArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                     crate::rules::domain::MailboxLocation::None => "none",
                 },
                 user.client.released,
+                if crate::rules::mailbox::hits_drafts_fault(user) {
+                    "yes"
+                } else {
+                    "no"
+                },
                 w.state.mailboxes[u.0 as usize].items.len()
             );
         }

@@ -168,22 +168,22 @@ impl Endpoint {
         self.with_world(|w| invariants::violations(&w.deployment, &w.state))
     }
 
-    /// Whether an `Authorization` header names a user with the right
-    /// password: the HTTP server asks before it reads a body, so that an
+    /// The user an `Authorization` header names with the right password:
+    /// the HTTP server asks before it reads a body, so that an
     /// unauthenticated client gets 401 whatever it sends.
-    pub fn authenticates(&self, authorization: Option<&str>) -> bool {
+    pub fn user_of(&self, authorization: Option<&str>) -> Option<UserId> {
         let served = self.served.lock().unwrap_or_else(|p| p.into_inner());
-        self.credentials
-            .authenticate(&served.world, authorization)
-            .is_some()
+        self.credentials.authenticate(&served.world, authorization)
     }
 
     /// Answers one request: its `Authorization` header and its body.
     pub fn answer(&self, authorization: Option<&str>, body: &[u8]) -> Reply {
-        let user = {
-            let served = self.served.lock().unwrap_or_else(|p| p.into_inner());
-            self.credentials.authenticate(&served.world, authorization)
-        };
+        self.answer_for(self.user_of(authorization), body)
+    }
+
+    /// Answers one request of `user`, already authenticated by `user_of`
+    /// (`None`: nobody, which gets 401).
+    pub fn answer_for(&self, user: Option<UserId>, body: &[u8]) -> Reply {
         let Some(user) = user else {
             return Reply {
                 status: 401,

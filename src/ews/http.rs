@@ -78,8 +78,9 @@ async fn handle(State(endpoint): State<Arc<Endpoint>>, headers: HeaderMap, body:
         .and_then(|v| v.to_str().ok());
     // Credentials first: an unauthenticated client gets 401 before its
     // body is read (DEC-075).
-    if !endpoint.authenticates(authorization) {
-        return reply(endpoint.answer(authorization, b""));
+    let user = endpoint.user_of(authorization);
+    if user.is_none() {
+        return reply(endpoint.answer_for(None, b""));
     }
     let read = axum::body::to_bytes(body, limits.body_bytes_max);
     let bytes = match tokio::time::timeout(limits.request_timeout, read).await {
@@ -105,7 +106,7 @@ async fn handle(State(endpoint): State<Arc<Endpoint>>, headers: HeaderMap, body:
         }
         Ok(Ok(b)) => b,
     };
-    reply(endpoint.answer(authorization, &bytes))
+    reply(endpoint.answer_for(user, &bytes))
 }
 
 /// The HTTP response of a reply.

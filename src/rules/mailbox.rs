@@ -101,6 +101,16 @@ pub fn keeps_sender_copy(
         && writer_profile == crate::rules::domain::Profile::Server
 }
 
+/// Whether a writer's `CreateItem` hits the Drafts-folder known issue: a
+/// client released before the 2016-06-14 fix with an on-premises mailbox
+/// leaves a draft and does not send (OIM-014, DEC-013). The rule book's
+/// `create_item` asks this; so do the EWS endpoint's start-up lines and
+/// its load run, which must not restate it.
+pub fn hits_drafts_fault(writer: &crate::rules::domain::User) -> bool {
+    writer.mailbox == crate::rules::domain::MailboxLocation::OnPremises
+        && writer.client.released < crate::rules::domain::Date::DRAFTS_FIX
+}
+
 /// Where the sender's archive copy goes (DEC-008).
 pub const SENDER_COPY_FOLDERS: FolderSet = FolderSet::of(&[Folder::ConversationHistory]);
 

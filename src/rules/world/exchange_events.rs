@@ -282,9 +282,7 @@ fn create_item(
     // The known issue: "Offline messages failed to send and the 'Drafts'
     // folder was getting filled with messages ... Exchange On-Premises
     // mailboxes ... fixed in all C2R channels as of 6/14/2016" (OIM-014).
-    if writer.mailbox == MailboxLocation::OnPremises
-        && writer.client.released < crate::rules::domain::Date::DRAFTS_FIX
-    {
+    if mailbox::hits_drafts_fault(writer) {
         s.mailboxes[req.writer.0 as usize]
             .store(item(ItemKind::Draft, mailbox::DRAFT_FOLDERS), false);
         log.note(now, Decision::new("exchange", "create-item", "drafts-fault", "OIM-014, DEC-013"), || {
