@@ -219,16 +219,19 @@ fn swarm_shards_partition_the_seeds() {
 }
 
 #[test]
-fn the_html_report_draws_three_charts() {
+fn the_html_report_draws_four_charts() {
+    // Three time series and the latency histogram; tests/pages.rs checks
+    // what each draws.
     let r = sim::run(&small(5), None, &mut sim::Quiet);
-    let html = sim::render_html(&r);
+    let html = sim::page::render_html(&r);
     assert!(html.starts_with("<!DOCTYPE html>"));
-    assert_eq!(html.matches("<svg").count(), 3);
-    assert!(html.contains("aria-label=\"spool depth over time\""));
-    assert!(html.contains("aria-label=\"delivery latency histogram\""));
-    assert!(html.contains("aria-label=\"routes over time\""));
-    assert!(html.matches("<polyline").count() >= 5);
-    assert!(html.matches("<rect").count() == 20);
+    assert_eq!(html.matches("<svg").count(), 4);
+    assert!(html.contains("aria-label=\"Entries in all History Spoolers\""));
+    assert!(html.contains("aria-label=\"delivery latency\""));
+    assert!(html.contains("aria-label=\"IMs per sample interval, by route\""));
+    assert!(html.contains("aria-label=\"Client crashes per sample interval\""));
+    assert_eq!(html.matches("<polyline").count(), 6, "one line per series");
+    assert!(html.matches("<rect class=\"bar\"").count() >= 1);
     assert!(
         !html.contains("http://") && !html.contains("https://"),
         "self-contained"
@@ -284,7 +287,7 @@ fn the_cli_writes_the_trace_and_report_files() {
     let mut collected = Collect::default();
     sim::run(&c, None, &mut collected);
     assert_eq!(lines, collected.0, "the file is not the observer's trace");
-    assert!(r1.starts_with("<!DOCTYPE html>") && r1.matches("<svg").count() == 3);
+    assert!(r1.starts_with("<!DOCTYPE html>") && r1.matches("<svg").count() == 4);
     let missing = dir.join("no-such-dir").join("t.jsonl");
     let (code, _, err) = cli(&[
         "simulate",

@@ -42,8 +42,10 @@
 //! not model time passing with nothing due (no rule depends on it).
 
 pub mod cover;
+pub mod explorer;
 pub mod search;
 
+use crate::formats::chart::{Chart, ChartBuilder};
 use crate::formats::report::{self, Observation};
 use crate::formats::scenario::{Bounds, Scenario, ScenarioError};
 use crate::rules::domain::{Deployment, UserId};
@@ -557,6 +559,9 @@ const REACH_FNS: [Condition; 12] = [
     reach::<11>,
 ];
 const _: () = assert!(REACH_FNS.len() == REACH.len());
+/// How many properties `CheckModel::properties` lists.
+pub(crate) const PROPERTY_COUNT: usize =
+    INVARIANT_FNS.len() + EXPECTATION_FNS.len() + LIVENESS_FNS.len() + REACH_FNS.len();
 
 /// How to run the checker.
 #[derive(Clone, Copy, Debug)]
@@ -628,6 +633,10 @@ pub struct Counterexample {
     /// The mailboxes and spoolers of the final state.
     #[serde(rename = "final")]
     pub final_state: Observation,
+    /// The path drawn as a sequence chart (`check --html`); the JSON report
+    /// leaves it out, as `steps` says the same.
+    #[serde(skip)]
+    pub chart: Chart,
 }
 
 /// The verdict on one property.
@@ -649,6 +658,25 @@ pub struct PropertyResult {
     /// probe, the example is left out of the report.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counterexample: Option<Counterexample>,
+}
+
+impl PropertyResult {
+    /// The verdict in words, as the text report prints it: `holds`,
+    /// `VIOLATED`, `reached`, `NOT REACHED`, …, qualified by "in the part
+    /// explored" when the run was not `complete`.
+    pub fn verdict(&self, complete: bool) -> &'static str {
+        match (self.kind, self.holds, complete) {
+            (Kind::Sometimes, true, _) => "reached",
+            (Kind::Sometimes, false, true) => "NOT REACHED",
+            (Kind::Sometimes, false, false) => "not reached in the part explored",
+            (Kind::Never, true, true) => "unreachable, as declared",
+            (Kind::Never, true, false) => "not reached in the part explored, as declared",
+            (Kind::Never, false, _) => "REACHED, declared unreachable",
+            (_, true, true) => "holds",
+            (_, true, false) => "holds in the part explored",
+            (_, false, _) => "VIOLATED",
+        }
+    }
 }
 
 /// Totals of one run.
@@ -755,12 +783,19 @@ fn predicate(id: &str) -> Option<(&'static Invariant, Kind)> {
 pub fn replay(m: &CheckModel, events: &[Event], why: String) -> Counterexample {
     let d = &m.deployment;
     let mut s = m.init.world.clone();
+    let mut chart = ChartBuilder::new(&why, Arc::clone(d), &s);
     let mut steps = Vec::new();
     for (i, e) in events.iter().enumerate() {
         let mut log = Log::enabled();
         let changes = match step(d, &mut s, e, &mut log) {
-            Ok(_) => log.records.iter().map(ToString::to_string).collect(),
-            Err(err) => vec![format!("rejected: {err}")],
+            Ok(outcome) => {
+                chart.record(e, Some(&outcome), &s, &log.records);
+                log.records.iter().map(ToString::to_string).collect()
+            }
+            Err(err) => {
+                chart.record_rejected(e, &err.to_string());
+                vec![format!("rejected: {err}")]
+            }
         };
         steps.push(CounterexampleStep {
             step: i + 1,
@@ -772,6 +807,7 @@ pub fn replay(m: &CheckModel, events: &[Event], why: String) -> Counterexample {
         steps,
         why,
         final_state: report::observe(d, &s),
+        chart: chart.finish(),
     }
 }
 
@@ -944,17 +980,7 @@ pub fn render_text(r: &CheckReport) -> String {
     let complete = r.totals.complete();
     let _ = writeln!(out, "model: {} ({})", r.model, r.file);
     for p in &r.properties {
-        let verdict = match (p.kind, p.holds, complete) {
-            (Kind::Sometimes, true, _) => "reached",
-            (Kind::Sometimes, false, true) => "NOT REACHED",
-            (Kind::Sometimes, false, false) => "not reached in the part explored",
-            (Kind::Never, true, true) => "unreachable, as declared",
-            (Kind::Never, true, false) => "not reached in the part explored, as declared",
-            (Kind::Never, false, _) => "REACHED, declared unreachable",
-            (_, true, true) => "holds",
-            (_, true, false) => "holds in the part explored",
-            (_, false, _) => "VIOLATED",
-        };
+        let verdict = p.verdict(complete);
         let kind = match p.kind {
             Kind::Always => "always",
             Kind::Progress => "progress",

@@ -2,8 +2,9 @@
 //! stateright's Explorer over the same model.
 
 use super::exit::{EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATION};
-use super::input::load;
+use super::input::{load, write_page};
 use crate::check;
+use crate::formats::chart;
 use crate::formats::scenario;
 use stateright::Model;
 use std::io::Write;
@@ -29,6 +30,7 @@ pub(super) fn check(
     path: Option<PathBuf>,
     opts: check::CheckOptions,
     json: bool,
+    html: Option<&std::path::Path>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
@@ -53,6 +55,11 @@ pub(super) fn check(
         check::render_text(&report)
     };
     let _ = writeln!(out, "{text}");
+    if let Some(path) = html
+        && !write_page(path, "counterexamples", &counterexample_page(&report), err)
+    {
+        return EXIT_BAD_INPUT;
+    }
     if !report.holds_where_explored() {
         EXIT_VIOLATION
     } else if !report.totals.complete() {
@@ -60,6 +67,50 @@ pub(super) fn check(
     } else {
         EXIT_OK
     }
+}
+
+/// Every counterexample of a report as a sequence chart, on one page, and
+/// the probes that failed without one.
+fn counterexample_page(report: &check::CheckReport) -> String {
+    use crate::formats::html::escape;
+    let complete = report.totals.complete();
+    let charts: Vec<(chart::Chart, String)> = report
+        .properties
+        .iter()
+        .filter_map(|p| {
+            let c = p.counterexample.as_ref()?;
+            let mut drawn = c.chart.clone();
+            drawn.title = format!("{} ({}): {}", p.id, p.name, p.verdict(complete));
+            Some((drawn, c.why.clone()))
+        })
+        .collect();
+    let title = format!("offline-im check: {} ({})", report.model, report.file);
+    // A probe that must be reached and was not has no path to draw, but
+    // fails the check all the same.
+    let unreached: Vec<String> = report
+        .properties
+        .iter()
+        .filter(|p| !p.holds && p.counterexample.is_none())
+        .map(|p| format!("<li>{}: {}</li>", escape(p.id), p.verdict(complete)))
+        .collect();
+    let mut intro = format!(
+        "<p>{} states explored{}.</p>",
+        report.totals.states_unique,
+        if complete {
+            ", which are every reachable state"
+        } else {
+            ", a bounded part of the state space"
+        }
+    );
+    if !unreached.is_empty() {
+        intro.push_str("<p>Failed without a path to draw:</p><ul>");
+        intro.push_str(&unreached.concat());
+        intro.push_str("</ul>");
+    }
+    if charts.is_empty() {
+        intro.push_str("<p>No counterexample: no property was violated.</p>");
+    }
+    chart::page(&title, &intro, &charts)
 }
 
 /// The progress line of a running check: what it has visited, how fast,
@@ -107,7 +158,9 @@ pub(super) fn explore(
         scenario.name, scenario.file
     );
     let _ = out.flush();
-    let _checker = model.checker().serve(addr);
+    let _checker = check::explorer::ExplorerModel::new(model)
+        .checker()
+        .serve(addr);
     loop {
         std::thread::park();
     }

@@ -1,9 +1,30 @@
 //! Loading a scenario or a simulation workload for a subcommand, with its
-//! diagnostic printed on failure. Shared by `run`, `check`, `explore`,
-//! `simulate` and `ews`.
+//! diagnostic printed on failure, and writing the page a subcommand
+//! draws. Shared by `run`, `check`, `explore`, `simulate` and `ews`.
 
 use crate::formats::scenario;
 use std::io::Write;
+
+/// Writes an HTML page (`--html`, `--report`) to `path`, printing what
+/// went wrong on failure. The caller exits 2 when it returns false.
+pub(super) fn write_page(
+    path: &std::path::Path,
+    what: &str,
+    page: &str,
+    err: &mut dyn Write,
+) -> bool {
+    match std::fs::write(path, page) {
+        Ok(()) => true,
+        Err(e) => {
+            let _ = writeln!(
+                err,
+                "error: cannot write the {what} to {}: {e}; expected a writable file path",
+                path.display()
+            );
+            false
+        }
+    }
+}
 
 /// Loads a scenario, printing its diagnostic on failure.
 pub(super) fn load(

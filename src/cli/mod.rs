@@ -65,6 +65,10 @@ pub enum Command {
         /// Print the report as JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Also write the run as a sequence chart: one self-contained HTML
+        /// page with inline SVG.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Model-check a world over every interleaving of its events.
     Check {
@@ -95,6 +99,10 @@ pub enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Also write every counterexample as a sequence chart: one
+        /// self-contained HTML page with inline SVG.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Simulate a large deployment over virtual hours, with faults.
     Simulate(SimArgs),
@@ -152,7 +160,11 @@ pub fn main_with(
         }
     };
     match cli.command {
-        Command::Run { scenario, json } => run::run(scenario, json, out, err),
+        Command::Run {
+            scenario,
+            json,
+            html,
+        } => run::run(scenario, json, html.as_deref(), out, err),
         Command::Check {
             model,
             threads,
@@ -161,6 +173,7 @@ pub fn main_with(
             max_seconds,
             no_symmetry,
             json,
+            html,
         } => {
             let opts = crate::check::CheckOptions {
                 threads: usize::from(threads),
@@ -169,7 +182,7 @@ pub fn main_with(
                 duration_max: max_seconds.map(|s| std::time::Duration::from_secs(u64::from(s))),
                 symmetry: !no_symmetry,
             };
-            check::check(model, opts, json, out, err)
+            check::check(model, opts, json, html.as_deref(), out, err)
         }
         Command::ModelCases { write } => model_cases::model_cases(write, out, err),
         Command::Explore { model, addr } => check::explore(model, &addr, out, err),

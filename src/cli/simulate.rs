@@ -3,7 +3,7 @@
 //! each file about one thing; it holds no rule.
 
 use super::exit::{EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATION};
-use super::input::load_sim_config;
+use super::input::{load_sim_config, write_page};
 use crate::rules::world::TraceRecord;
 use crate::sim::{self, Observer, SimConfig};
 use std::io::Write;
@@ -172,13 +172,8 @@ pub fn simulate(args: SimArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         r.summary.events as f64 / seconds.max(1e-9)
     );
     if let Some(path) = &args.report
-        && let Err(e) = std::fs::write(path, sim::render_html(&r))
+        && !write_page(path, "report", &sim::page::render_html(&r), err)
     {
-        let _ = writeln!(
-            err,
-            "error: cannot write the report to {}: {e}",
-            path.display()
-        );
         return EXIT_BAD_INPUT;
     }
     if r.violation.is_some() {

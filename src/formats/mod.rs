@@ -6,6 +6,10 @@
 //!   the rule book's types with positioned errors;
 //! - `report`: what a scenario run observed at each step, rendered as text
 //!   or JSON;
+//! - `chart`: a run drawn as a sequence chart of its parties, for
+//!   `run --html`, `check --html` and the Explorer;
+//! - `html`: what every HTML page shares (escaping, the page shell, times
+//!   for people, the SPEC ids a line cites);
 //! - `encode` (feature `encode`): the EWS `CreateItem` request a spooled
 //!   message becomes, its hot-path writer, its escape engines and its
 //!   decoder.
@@ -19,7 +23,9 @@
 //! between text and the rule book's values; every rule it needs, it asks
 //! the rule book.
 
+pub mod chart;
 #[cfg(feature = "encode")]
 pub mod encode;
+pub mod html;
 pub mod report;
 pub mod scenario;

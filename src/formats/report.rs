@@ -18,7 +18,7 @@ use crate::rules::domain::{Deployment, Folder};
 use crate::rules::invariants;
 use crate::rules::mailbox::ItemKind;
 use crate::rules::spooler::SpoolStatus;
-use crate::rules::world::{Event, SettleError, State, World};
+use crate::rules::world::{Event, Outcome, SettleError, State, World};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -323,6 +323,29 @@ pub fn run(scenario: &Scenario) -> Result<RunReport, RunError> {
 /// `run`, also returning the final world (for drivers that read the state,
 /// such as the EWS corpus check).
 pub fn run_world(scenario: &Scenario) -> Result<(RunReport, World), RunError> {
+    run_drawn(scenario, None)
+}
+
+/// What `run_observed` tells its observer after each event: the event,
+/// what `step` returned (`None` for an internal event the scheduler took),
+/// the state it left and its decision-log lines.
+pub type EventObserver<'a> =
+    dyn FnMut(&Event, Option<&Outcome>, &State, &[crate::rules::world::TraceRecord]) + 'a;
+
+/// `run`, also telling `observer` of every event it takes: the setup
+/// cmdlets, sign-ins and timeline entries, and each internal event the
+/// scheduler performed between them (`chart::run_chart` draws them).
+pub fn run_observed(
+    scenario: &Scenario,
+    observer: &mut EventObserver<'_>,
+) -> Result<(RunReport, World), RunError> {
+    run_drawn(scenario, Some(observer))
+}
+
+fn run_drawn(
+    scenario: &Scenario,
+    mut chart: Option<&mut EventObserver<'_>>,
+) -> Result<(RunReport, World), RunError> {
     let mut world = scenario.world();
     let d = std::sync::Arc::clone(&scenario.deployment);
     let mut steps = Vec::new();
@@ -336,13 +359,24 @@ pub fn run_world(scenario: &Scenario) -> Result<(RunReport, World), RunError> {
         let step = i + 1;
         let desc = describe(&d, &te.event);
         let trace_from = world.trace.len();
-        settle_checked(&mut world, te.at_ms, step, &desc).map_err(|e| match e {
-            SettleError::Check(r) => r,
-            SettleError::Step(s) => RunError::Input(scenario.runtime_error(te, &s)),
-        })?;
+        settle_checked(&mut world, te.at_ms, step, &desc, chart.as_deref_mut()).map_err(
+            |e| match e {
+                SettleError::Check(r) => r,
+                SettleError::Step(s) => RunError::Input(scenario.runtime_error(te, &s)),
+            },
+        )?;
+        let event_from = world.trace.len();
         let outcome = world
             .apply(&te.event)
             .map_err(|e| RunError::Input(scenario.runtime_error(te, &e)))?;
+        if let Some(c) = chart.as_deref_mut() {
+            c(
+                &te.event,
+                Some(&outcome),
+                &world.state,
+                &world.trace[event_from..],
+            );
+        }
         check(&world, step, &desc)?;
         let route = outcome
             .route
@@ -363,7 +397,7 @@ pub fn run_world(scenario: &Scenario) -> Result<(RunReport, World), RunError> {
     let step = entries.len() + 1;
     let trace_from = world.trace.len();
     let desc = format!("run until {} ms", scenario.end_ms);
-    settle_checked(&mut world, scenario.end_ms, step, &desc).map_err(|e| match e {
+    settle_checked(&mut world, scenario.end_ms, step, &desc, chart).map_err(|e| match e {
         SettleError::Check(r) => r,
         SettleError::Step(s) => RunError::Input(ScenarioError {
             file: scenario.file.clone(),
@@ -393,14 +427,21 @@ pub fn run_world(scenario: &Scenario) -> Result<(RunReport, World), RunError> {
     Ok((report, world))
 }
 
-/// The eager scheduler with an invariant check after every internal step.
+/// The eager scheduler with an invariant check after every internal step,
+/// and each internal step told to the observer when there is one.
 fn settle_checked(
     world: &mut World,
     until_ms: u64,
     step: usize,
     desc: &str,
+    mut chart: Option<&mut EventObserver<'_>>,
 ) -> Result<(), SettleError<RunError>> {
+    let mut trace_from = world.trace.len();
     world.settle_until_with(until_ms, |w, e| {
+        if let Some(c) = chart.as_deref_mut() {
+            c(e, None, &w.state, &w.trace[trace_from..]);
+            trace_from = w.trace.len();
+        }
         check(
             w,
             step,
@@ -435,55 +476,122 @@ pub fn render_text(r: &RunReport) -> String {
         for t in &s.trace {
             let _ = writeln!(out, "  trace {t}");
         }
-        for u in &s.state.users {
-            if u.spooler.is_empty() && u.folders.is_empty() && u.notifications.is_empty() {
-                continue;
+        render_users(&mut out, &s.state, false);
+    }
+    out
+}
+
+/// Writes the users of an observation as `render_text` shows them: each
+/// user's sign-in state, spooler entries, folders and notifications. With
+/// `every_user` false (a run's steps), users with nothing spooled, filed or
+/// notified are left out; with it true (a whole state), every user is
+/// shown, with presence.
+fn render_users(out: &mut String, o: &Observation, every_user: bool) {
+    for u in &o.users {
+        if !every_user && u.spooler.is_empty() && u.folders.is_empty() && u.notifications.is_empty()
+        {
+            continue;
+        }
+        let presence = match (u.signed_in, u.presence) {
+            (true, Some(p)) if every_user => format!("signed in, {p}"),
+            (true, _) => "signed in".to_string(),
+            (false, _) => "signed out".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  {}: {presence}{}",
+            u.name,
+            if u.client_running {
+                ""
+            } else {
+                ", client not running"
             }
+        );
+        for e in &u.spooler {
             let _ = writeln!(
                 out,
-                "  {}: {}{}",
-                u.name,
-                if u.signed_in {
-                    "signed in"
-                } else {
-                    "signed out"
-                },
-                if u.client_running {
-                    ""
-                } else {
-                    ", client not running"
-                }
+                "    spooler  {} to {} due {} ms, attempts {}, {}",
+                e.id, e.to, e.due_ms, e.attempts, e.status
             );
-            for e in &u.spooler {
+        }
+        for f in &u.folders {
+            for i in &f.items {
                 let _ = writeln!(
                     out,
-                    "    spooler  {} to {} due {} ms, attempts {}, {}",
-                    e.id, e.to, e.due_ms, e.attempts, e.status
+                    "    {:<21}{} {} from {} to {}: {:?}{}",
+                    f.folder,
+                    i.id,
+                    i.class,
+                    i.from,
+                    i.to,
+                    i.body,
+                    match i.kind {
+                        ItemKind::Delivered => "",
+                        ItemKind::SenderCopy => " (sender's copy)",
+                        ItemKind::Draft => " (unsent draft)",
+                    }
                 );
             }
-            for f in &u.folders {
-                for i in &f.items {
-                    let _ = writeln!(
-                        out,
-                        "    {:<21}{} {} from {} to {}: {:?}{}",
-                        f.folder,
-                        i.id,
-                        i.class,
-                        i.from,
-                        i.to,
-                        i.body,
-                        match i.kind {
-                            ItemKind::Delivered => "",
-                            ItemKind::SenderCopy => " (sender's copy)",
-                            ItemKind::Draft => " (unsent draft)",
-                        }
-                    );
-                }
-            }
-            if !u.notifications.is_empty() {
-                let _ = writeln!(out, "    notified of {}", u.notifications.join(", "));
-            }
         }
+        if !u.notifications.is_empty() {
+            let _ = writeln!(out, "    notified of {}", u.notifications.join(", "));
+        }
+    }
+}
+
+/// A whole state for a person, as `run` shows a step and more: the clock,
+/// each organisation's EWS, every user with presence, spooler, folders and
+/// notifications, and the requests and responses in flight. The Explorer
+/// shows states this way.
+pub fn render_state(d: &Deployment, s: &State) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "clock {} ({} ms)",
+        crate::formats::html::clock(s.clock_ms),
+        s.clock_ms
+    );
+    let ews: Vec<String> = d
+        .org_ids()
+        .map(|o| {
+            format!(
+                "{} {}",
+                d.org(o).name,
+                if s.ews_up[o.0 as usize] { "up" } else { "down" }
+            )
+        })
+        .collect();
+    let _ = writeln!(out, "EWS: {}", ews.join(", "));
+    render_users(&mut out, &observe(d, s), true);
+    if s.requests.is_empty() && s.responses.is_empty() {
+        out.push_str("  nothing in flight\n");
+    }
+    for r in &s.requests {
+        let _ = writeln!(
+            out,
+            "  request in flight: CreateItem {} from {}'s client, ready at {} ms{}",
+            r.message,
+            d.user(r.writer).name,
+            r.ready_ms,
+            if r.orphaned {
+                ", orphaned (its client stopped)"
+            } else {
+                ""
+            }
+        );
+    }
+    for r in &s.responses {
+        let _ = writeln!(
+            out,
+            "  response in flight: {} to {}'s client, ready at {} ms: {}",
+            r.message,
+            d.user(r.writer).name,
+            r.ready_ms,
+            match r.result {
+                Ok(()) => "ok",
+                Err(why) => why.name(),
+            }
+        );
     }
     out
 }

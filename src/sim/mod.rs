@@ -9,8 +9,9 @@
 //! - the agenda: a priority queue of planned events in virtual time, each
 //!   applied with `world::step`, and the wake-ups that let each client's
 //!   internal events (spool timer, Exchange, response) happen when due;
-//! - the summary, the time series, the HTML report, the decision-log trace,
-//!   swarms of seeds and shards of a swarm.
+//! - the summary, the time series, the day's faults, the decision-log
+//!   trace, swarms of seeds and shards of a swarm;
+//! - `page`: the HTML report, drawn from the `SimReport` alone.
 //!
 //! Invariants it keeps:
 //! - one seeded ChaCha8 generator drives every choice, and the order of
@@ -32,6 +33,8 @@
 //! What it deliberately does not do: decide routes or deliveries (the rule
 //! book does), or use the eager scheduler, which scans every user per step.
 
+pub mod page;
+
 use crate::rules::dispatch::Route;
 use crate::rules::domain::{
     Build, Client, Date, Deployment, Install, MailboxLocation, Options, Org, OrgId, Presence,
@@ -39,7 +42,7 @@ use crate::rules::domain::{
 };
 use crate::rules::invariants::{self, Invariant};
 use crate::rules::mailbox::{Item, ItemKind};
-use crate::rules::spooler::SpoolStatus;
+use crate::rules::spooler::{FailReason, SpoolStatus};
 use crate::rules::world::{Event, StepError, World};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -581,6 +584,80 @@ pub struct Summary {
     pub invariant_checks: u64,
 }
 
+/// What kind of fault a `FaultWindow` is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// An organisation's EWS was down (`EwsDown` to `EwsUp`).
+    Outage,
+    /// An administrator had switched offline IM off in the organisation's
+    /// configuration (`Set-CsImConfiguration -EnableOfflineIM $False` to
+    /// `$True`). Clients pick the change up at their next sign-in (DEC-009),
+    /// so this is the configured window, not every client's.
+    AdminOff,
+}
+
+impl FaultKind {
+    /// The kind's name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Outage => "EWS outage",
+            FaultKind::AdminOff => "offline IM switched off",
+        }
+    }
+}
+
+/// One outage or switch-off of the run, from the event that began it to
+/// the one that ended it. Crashes are counted, not listed
+/// (`SimReport::crashes_per_sample`), so that a long run of many users
+/// keeps no record per crash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FaultWindow {
+    /// What the fault was.
+    pub kind: FaultKind,
+    /// The organisation it struck.
+    pub org: String,
+    /// When it began, in virtual milliseconds since the start of the run.
+    pub from_ms: u64,
+    /// When it ended; `None` if it lasted to the end of the run.
+    pub to_ms: Option<u64>,
+}
+
+/// The History Spooler entries one organisation's clients held at the end
+/// of the run, by status and failure reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SpoolAtEnd {
+    /// The organisation's name.
+    pub org: String,
+    /// Its profile: `server` or `online`.
+    pub profile: &'static str,
+    /// Entries waiting for their timer.
+    pub waiting: u64,
+    /// Entries with a request in flight.
+    pub in_flight: u64,
+    /// Entries kept as failed (OIM-012), by reason in the order of
+    /// `FAIL_REASONS`.
+    pub failed: [u64; 4],
+}
+
+/// Every failure reason, in the order of `SpoolAtEnd::failed`.
+pub const FAIL_REASONS: [FailReason; 4] = [
+    FailReason::EwsUnavailable,
+    FailReason::RecipientHasNoMailbox,
+    FailReason::DraftsFault,
+    FailReason::Unconfirmed,
+];
+
+/// The place of `why` in `FAIL_REASONS`.
+pub fn fail_reason_index(why: FailReason) -> usize {
+    match why {
+        FailReason::EwsUnavailable => 0,
+        FailReason::RecipientHasNoMailbox => 1,
+        FailReason::DraftsFault => 2,
+        FailReason::Unconfirmed => 3,
+    }
+}
+
 /// An invariant violation that stopped the run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
@@ -614,6 +691,23 @@ pub struct SimReport {
     pub latencies_ms: BTreeMap<u64, u64>,
     /// The violation that stopped the run; `None` when every check held.
     pub violation: Option<Violation>,
+    /// Every outage and admin switch-off, in the order they began.
+    #[serde(skip)]
+    pub faults: Vec<FaultWindow>,
+    /// The sample interval, in virtual milliseconds
+    /// (`sample_interval_minutes`).
+    #[serde(skip)]
+    pub sample_interval_ms: u64,
+    /// Client crashes in each sample interval from the start: at most
+    /// `hours * 60` entries.
+    #[serde(skip)]
+    pub crashes_per_sample: Vec<u64>,
+    /// Client crashes in each hour from the start: `hours` entries.
+    #[serde(skip)]
+    pub crashes_per_hour: Vec<u64>,
+    /// What each organisation's spoolers held at the end.
+    #[serde(skip)]
+    pub spool_at_end: Vec<SpoolAtEnd>,
 }
 
 /// How many recent events a violation report shows.
@@ -667,6 +761,14 @@ struct Sim<'a, O: Observer> {
     /// Delivered latencies (ms → messages) of retired and held items.
     latencies_ms: BTreeMap<u64, u64>,
     notifications_retired: u64,
+    /// Every outage and switch-off so far, in the order they began.
+    faults: Vec<FaultWindow>,
+    /// The index in `faults` of each one still going on, by kind and
+    /// organisation.
+    open_faults: BTreeMap<(FaultKind, OrgId), usize>,
+    /// Crashes per sample interval and per hour, as in `SimReport`.
+    crashes_per_sample: Vec<u64>,
+    crashes_per_hour: Vec<u64>,
     checks: &'a [Invariant],
     observer: &'a mut O,
     config_file: Option<&'a str>,
@@ -893,6 +995,7 @@ impl<O: Observer> Sim<'_, O> {
             Planned::Crash(u) => {
                 if self.apply(&Event::CrashClient { user: u }).is_ok() {
                     self.summary.crashes += 1;
+                    self.count_crash(now);
                     let back = u64::from(self.c.faults.restart_after_minutes) * MINUTE_MS;
                     self.plan(now + back, Planned::Restart(u));
                 }
@@ -920,6 +1023,7 @@ impl<O: Observer> Sim<'_, O> {
                     .collect();
                 if self.apply(&Event::EwsDown { org: o }).is_ok() {
                     self.summary.outages += 1;
+                    self.fault_begins(FaultKind::Outage, o);
                     for w in writers {
                         self.plan_wakes(w);
                     }
@@ -929,11 +1033,18 @@ impl<O: Observer> Sim<'_, O> {
                 }
             }
             Planned::OutageEnd(o) => {
-                let _ = self.apply(&Event::EwsUp { org: o });
+                if self.apply(&Event::EwsUp { org: o }).is_ok() {
+                    self.fault_ends(FaultKind::Outage, o);
+                }
             }
             Planned::Admin(o, on) => {
                 if self.apply(&switch_offline_im(o, on)).is_ok() {
                     self.summary.admin_changes += 1;
+                    if on {
+                        self.fault_ends(FaultKind::AdminOff, o);
+                    } else {
+                        self.fault_begins(FaultKind::AdminOff, o);
+                    }
                     if !on {
                         self.plan(now + HOUR_MS, Planned::Admin(o, true));
                     }
@@ -1000,6 +1111,69 @@ impl<O: Observer> Sim<'_, O> {
         if day + 1 < u64::from(c.hours).div_ceil(24) {
             self.plan(base + DAY_MS, Planned::Day(day + 1));
         }
+    }
+
+    /// Counts a crash at `now_ms` in its sample interval and its hour.
+    fn count_crash(&mut self, now_ms: u64) {
+        let interval_ms = u64::from(self.c.check.sample_interval_minutes) * MINUTE_MS;
+        if let Some(n) = self
+            .crashes_per_sample
+            .get_mut((now_ms / interval_ms) as usize)
+        {
+            *n += 1;
+        }
+        if let Some(n) = self.crashes_per_hour.get_mut((now_ms / HOUR_MS) as usize) {
+            *n += 1;
+        }
+    }
+
+    /// Records that a fault began now in `org`. A second switch-off before
+    /// the first one's switch-on stays one window, from its first beginning.
+    fn fault_begins(&mut self, kind: FaultKind, org: OrgId) {
+        if self.open_faults.contains_key(&(kind, org)) {
+            return;
+        }
+        self.open_faults.insert((kind, org), self.faults.len());
+        self.faults.push(FaultWindow {
+            kind,
+            org: self.world.deployment.org(org).name.clone(),
+            from_ms: self.world.state.clock_ms,
+            to_ms: None,
+        });
+    }
+
+    /// Records that the fault of `kind` in `org` ended now.
+    fn fault_ends(&mut self, kind: FaultKind, org: OrgId) {
+        if let Some(i) = self.open_faults.remove(&(kind, org)) {
+            self.faults[i].to_ms = Some(self.world.state.clock_ms);
+        }
+    }
+
+    /// What each organisation's spoolers hold now, by status and reason.
+    fn spool_at_end(&self) -> Vec<SpoolAtEnd> {
+        let d = &self.world.deployment;
+        let mut out: Vec<SpoolAtEnd> = d
+            .org_ids()
+            .map(|o| SpoolAtEnd {
+                org: d.org(o).name.clone(),
+                profile: match d.org(o).profile {
+                    Profile::Server => "server",
+                    Profile::Online => "online",
+                },
+                ..SpoolAtEnd::default()
+            })
+            .collect();
+        for (i, sp) in self.world.state.spoolers.iter().enumerate() {
+            let tally = &mut out[d.user(UserId(i as u32)).org.0 as usize];
+            for e in &sp.entries {
+                match e.status {
+                    SpoolStatus::Waiting => tally.waiting += 1,
+                    SpoolStatus::InFlight => tally.in_flight += 1,
+                    SpoolStatus::Failed(why) => tally.failed[fail_reason_index(why)] += 1,
+                }
+            }
+        }
+        out
     }
 
     /// Counts one item the run no longer holds, or still holds at the end.
@@ -1077,11 +1251,17 @@ impl<O: Observer> Sim<'_, O> {
         }
         self.summary.spooled = spooled;
         self.summary.notifications = self.notifications_retired + s.notifications.len() as u64;
+        let spool_at_end = self.spool_at_end();
         let report = SimReport {
             summary: self.summary,
             samples: self.samples,
             latencies_ms: self.latencies_ms,
             violation,
+            faults: self.faults,
+            sample_interval_ms: u64::from(self.c.check.sample_interval_minutes) * MINUTE_MS,
+            crashes_per_sample: self.crashes_per_sample,
+            crashes_per_hour: self.crashes_per_hour,
+            spool_at_end,
         };
         (report, self.world)
     }
@@ -1184,6 +1364,14 @@ fn run_day(
         recent: VecDeque::new(),
         latencies_ms: BTreeMap::new(),
         notifications_retired: 0,
+        faults: Vec::new(),
+        open_faults: BTreeMap::new(),
+        crashes_per_sample: vec![
+            0;
+            (end_ms.div_ceil(u64::from(c.check.sample_interval_minutes) * MINUTE_MS))
+                as usize
+        ],
+        crashes_per_hour: vec![0; c.hours as usize],
         checks,
         observer,
         config_file,
@@ -1277,116 +1465,14 @@ pub fn render_text(r: &SimReport) -> String {
     out
 }
 
-/// The self-contained HTML report: three SVG charts and the summary.
-pub fn render_html(r: &SimReport) -> String {
-    const W: f64 = 720.0;
-    const H: f64 = 220.0;
-    let s = &r.summary;
-    let end = r.samples.last().map_or(1, |x| x.at_ms.max(1)) as f64;
-    let x = |t: u64| 40.0 + (t as f64 / end) * (W - 50.0);
-    let line = |values: &[(u64, u64)], max: u64, colour: &str| {
-        let max = max.max(1) as f64;
-        let points: Vec<String> = values
-            .iter()
-            .map(|(t, v)| {
-                format!(
-                    "{:.1},{:.1}",
-                    x(*t),
-                    H - 20.0 - (*v as f64 / max) * (H - 40.0)
-                )
-            })
-            .collect();
-        format!(
-            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>",
-            points.join(" ")
-        )
-    };
-    let axes = |title: &str, max: u64| {
-        format!(
-            "<text x=\"40\" y=\"14\" font-size=\"13\">{title}</text><line x1=\"40\" y1=\"{b}\" x2=\"{W}\" y2=\"{b}\" stroke=\"#888\"/><line x1=\"40\" y1=\"20\" x2=\"40\" y2=\"{b}\" stroke=\"#888\"/><text x=\"2\" y=\"28\" font-size=\"10\">{max}</text><text x=\"2\" y=\"{b}\" font-size=\"10\">0</text><text x=\"{xe}\" y=\"{l}\" font-size=\"10\">{h} h</text>",
-            b = H - 20.0,
-            xe = W - 40.0,
-            l = H - 5.0,
-            h = s.hours
-        )
-    };
-    let depth: Vec<(u64, u64)> = r.samples.iter().map(|p| (p.at_ms, p.spool_depth)).collect();
-    let depth_max = depth.iter().map(|d| d.1).max().unwrap_or(0);
-    let spool = format!(
-        "<svg width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"spool depth over time\">{}{}</svg>",
-        axes("Spool depth (entries in all History Spoolers)", depth_max),
-        line(&depth, depth_max, "#c0392b")
-    );
-    let series = |f: fn(&Sample) -> u64| -> Vec<(u64, u64)> {
-        r.samples.iter().map(|p| (p.at_ms, f(p))).collect()
-    };
-    let routes = [
-        ("live", series(|p| p.live), "#2e86c1"),
-        ("offline", series(|p| p.offline), "#27ae60"),
-        ("missed-message", series(|p| p.missed_message), "#8e44ad"),
-        ("unavailable", series(|p| p.unavailable), "#7f8c8d"),
-    ];
-    let routes_max = routes
-        .iter()
-        .flat_map(|(_, v, _)| v.iter().map(|p| p.1))
-        .max()
-        .unwrap_or(0);
-    let mut route_svg = format!(
-        "<svg width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"routes over time\">{}",
-        axes("IMs per sample interval, by route", routes_max)
-    );
-    // Legend entries side by side, each as wide as its name (about 6.5 px
-    // per character at 11 px), so that long names do not overlap.
-    let mut legend_x = W - 330.0;
-    for (name, v, colour) in &routes {
-        route_svg.push_str(&line(v, routes_max, colour));
-        let _ = write!(
-            route_svg,
-            "<text x=\"{legend_x:.1}\" y=\"14\" font-size=\"11\" fill=\"{colour}\">{name}</text>"
-        );
-        legend_x += 6.5 * name.len() as f64 + 14.0;
-    }
-    route_svg.push_str("</svg>");
-    // Latency histogram: 20 equal buckets up to the maximum.
-    let lat = &r.latencies_ms;
-    let max_lat = lat.keys().next_back().copied().unwrap_or(0).max(1);
-    let mut buckets = [0u64; 20];
-    for (l, n) in lat {
-        buckets[((*l * 20) / (max_lat + 1)) as usize] += n;
-    }
-    let bmax = buckets.iter().copied().max().unwrap_or(0).max(1);
-    let mut hist = format!(
-        "<svg width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"delivery latency histogram\"><text x=\"40\" y=\"14\" font-size=\"13\">Delivery latency (send to mailbox), {} messages, 0 to {} s</text><line x1=\"40\" y1=\"{b}\" x2=\"{W}\" y2=\"{b}\" stroke=\"#888\"/>",
-        lat.values().sum::<u64>(),
-        max_lat / 1000,
-        b = H - 20.0
-    );
-    let bw = (W - 50.0) / 20.0;
-    for (i, n) in buckets.iter().enumerate() {
-        let h = (*n as f64 / bmax as f64) * (H - 40.0);
-        let _ = write!(
-            hist,
-            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"#d68910\"><title>{n}</title></rect>",
-            40.0 + bw * i as f64,
-            H - 20.0 - h,
-            bw - 2.0
-        );
-    }
-    let _ = write!(
-        hist,
-        "<text x=\"2\" y=\"28\" font-size=\"10\">{bmax}</text><text x=\"40\" y=\"{H}\" font-size=\"10\">0 s</text><text x=\"{:.1}\" y=\"{H}\" font-size=\"10\" text-anchor=\"end\">{} s</text></svg>",
-        W - 5.0,
-        max_lat / 1000
-    );
-    let summary = html_escape(&render_text(r));
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>offline-im simulation, seed {}</title><style>body{{font-family:sans-serif;margin:2em;max-width:60em}}svg{{display:block;margin:1em 0;background:#fafafa}}pre{{background:#f4f4f4;padding:1em}}</style></head><body><h1>offline-im simulation</h1><pre>{summary}</pre><h2>Spool depth</h2>{spool}<h2>Delivery latency</h2>{hist}<h2>Routes over time</h2>{route_svg}</body></html>\n",
-        s.seed
-    )
-}
+#[cfg(test)]
+mod tests {
+    use crate::sim::{FAIL_REASONS, fail_reason_index};
 
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    #[test]
+    fn fail_reason_index_is_the_place_in_fail_reasons() {
+        for (i, why) in FAIL_REASONS.iter().enumerate() {
+            assert_eq!(fail_reason_index(*why), i, "{}", why.name());
+        }
+    }
 }
