@@ -301,9 +301,12 @@ fn latency_chart(r: &SimReport) -> String {
         let ms = span_ms * k / 10;
         let _ = write!(
             out,
-            "<line class=\"tick\" x1=\"{xx:.1}\" y1=\"{base}\" x2=\"{xx:.1}\" y2=\"{:.1}\" stroke=\"#888\"/><text x=\"{xx:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\">{:.0} s</text>",
+            "<line class=\"tick\" x1=\"{xx:.1}\" y1=\"{base}\" x2=\"{xx:.1}\" y2=\"{:.1}\" stroke=\"#888\"/><text x=\"{xx:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"{}\">{:.0} s</text>",
             base + 5.0,
             base + 16.0,
+            // The last label ends at its tick, so that the right edge does
+            // not cut it.
+            if k == 10 { "end" } else { "middle" },
             ms as f64 / 1000.0,
             xx = x(ms)
         );
