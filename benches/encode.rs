@@ -14,10 +14,17 @@
 //! Targets (BENCHMARKS.md): within 3x of memcpy, faster than
 //! quick-xml-serde. `escape/twelve-lines` times escaping alone on text
 //! of many lines.
+//!
+//! `engine/<name>` pins each escape engine this processor can run
+//! (`Engine::ALL`: portable, sse2, avx2, avx512), beside `engine/memcpy`
+//! in the same group and the same 64 places, so that anyone can compare
+//! the engines on their own processor:
+//! `cargo bench --bench encode -- engine/`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use offline_im::formats::encode::{
-    Address, BenchmarkOutput, CreateItem, NS_MESSAGES, NS_TYPES, encode_create_item,
+    Address, BenchmarkOutput, CreateItem, Engine, NS_MESSAGES, NS_TYPES, encode_create_item,
+    encode_create_item_on,
 };
 use serde::Serialize;
 use std::hint::black_box;
@@ -177,6 +184,43 @@ fn bench_encode(c: &mut Criterion) {
     }
 }
 
+/// Each engine this processor can run, pinned, beside memcpy: the same
+/// request, the same 64 output places.
+fn bench_engines(c: &mut Criterion) {
+    let r = offline_im::formats::encode::benchmark_request();
+    let mut want = Vec::with_capacity(4096);
+    encode_create_item_on(Engine::Portable, &r, &mut want);
+    let mut g = c.benchmark_group("engine");
+    g.throughput(Throughput::Bytes(want.len() as u64));
+    for engine in Engine::ALL.into_iter().filter(|e| e.available()) {
+        let mut encoded = BenchmarkOutput::new();
+        g.bench_function(engine.name(), |b| {
+            b.iter(|| {
+                let buf = encoded.next_buffer();
+                encode_create_item_on(engine, black_box(&r), buf);
+                buf.len()
+            })
+        });
+        if encoded.writes() > 0 {
+            assert_eq!(
+                encoded.last_written(),
+                Some(&want[..]),
+                "{} writes the portable engine's bytes",
+                engine.name()
+            );
+        }
+    }
+    let mut copied = BenchmarkOutput::new();
+    g.bench_function("memcpy", |b| {
+        b.iter(|| {
+            let buf = copied.next_buffer();
+            buf.extend_from_slice(black_box(&want));
+            buf.len()
+        })
+    });
+    g.finish();
+}
+
 /// Escaping alone, on a message of twelve lines: tabs and newlines are
 /// copied with the clean text around them, not one escape step each.
 fn bench_escape_lines(c: &mut Criterion) {
@@ -197,5 +241,5 @@ fn bench_escape_lines(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_encode, bench_escape_lines);
+criterion_group!(benches, bench_encode, bench_engines, bench_escape_lines);
 criterion_main!(benches);

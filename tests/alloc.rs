@@ -4,7 +4,7 @@
 //! A counting global allocator counts per thread, so tests running in
 //! parallel on other threads cannot disturb the count.
 
-use offline_im::formats::encode::{encode_create_item, request_for};
+use offline_im::formats::encode::{Engine, encode_create_item, encode_create_item_on, request_for};
 use offline_im::formats::{report, scenario};
 use offline_im::rules::dispatch;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -90,4 +90,25 @@ fn building_and_encoding_a_request_allocates_nothing() {
     assert_eq!(n, 0, "request_for or encode_create_item allocated");
     assert_eq!(encoded, 2, "the default sends two offline messages");
     assert!(out.ends_with(b"</m:CreateItem>"));
+}
+
+#[test]
+fn every_engine_encodes_without_allocating() {
+    let s = scenario::load_path(None).expect("the default loads");
+    let (_, w) = report::run_world(&s).expect("the default runs");
+    let mut out = Vec::with_capacity(64 * 1024);
+    let engines: Vec<Engine> = Engine::ALL.into_iter().filter(|e| e.available()).collect();
+    assert!(engines.contains(&Engine::Portable));
+    for engine in engines {
+        let n = allocations_during(|| {
+            for rec in &w.state.ledger {
+                if let Some(r) = request_for(&w.deployment, &w.state, rec.id) {
+                    out.clear();
+                    encode_create_item_on(engine, black_box(&r), &mut out);
+                }
+            }
+        });
+        assert_eq!(n, 0, "{} allocated", engine.name());
+        assert!(out.ends_with(b"</m:CreateItem>"));
+    }
 }

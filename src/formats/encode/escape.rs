@@ -14,7 +14,8 @@
 //!   engine at compile time.
 //!
 //! It holds no unsafe code: an engine that needs processor features proves
-//! them with its own type (`Avx512Escaper`), in its own file.
+//! them with its own type (`Avx512Escaper`, `Avx2Escaper`), in its own
+//! file.
 
 use super::writer::{Piece, Wild};
 use std::borrow::Cow;
@@ -44,6 +45,9 @@ pub enum Engine {
     Portable,
     /// 16 bytes at a time with SSE2, part of every x86_64 processor.
     Sse2,
+    /// 32 bytes at a time with AVX2, the last 0 to 31 bytes with SSE2:
+    /// most x86_64 processors of the last decade, AVX-512 or not.
+    Avx2,
     /// 32 bytes at a time with AVX-512 BW, VL and VBMI (a 64-entry table
     /// permute classifies a block), VBMI2 (an expanding load puts a short
     /// field beside its piece), BMI2 and masked loads and stores, when the
@@ -56,7 +60,17 @@ static BEST_ENGINE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::n
 
 impl Engine {
     /// Every engine, available or not, for tests that compare them.
-    pub const ALL: [Engine; 3] = [Engine::Portable, Engine::Sse2, Engine::Avx512];
+    pub const ALL: [Engine; 4] = [Engine::Portable, Engine::Sse2, Engine::Avx2, Engine::Avx512];
+
+    /// The engine's name, as the `engine/…` benchmarks call it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Portable => "portable",
+            Engine::Sse2 => "sse2",
+            Engine::Avx2 => "avx2",
+            Engine::Avx512 => "avx512",
+        }
+    }
 
     /// Whether this processor can run the engine.
     pub fn available(self) -> bool {
@@ -64,6 +78,9 @@ impl Engine {
             Engine::Portable => true,
             #[cfg(target_arch = "x86_64")]
             Engine::Sse2 => true,
+            // The feature `avx2.rs` compiles its functions with.
+            #[cfg(target_arch = "x86_64")]
+            Engine::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
             #[cfg(target_arch = "x86_64")]
             Engine::Avx512 => {
                 // The features `avx512.rs` compiles its functions with: the
@@ -86,6 +103,7 @@ impl Engine {
     pub fn best() -> Engine {
         match BEST_ENGINE.load(std::sync::atomic::Ordering::Relaxed) {
             k if k == Engine::Avx512 as u8 => Engine::Avx512,
+            k if k == Engine::Avx2 as u8 => Engine::Avx2,
             k if k == Engine::Sse2 as u8 => Engine::Sse2,
             k if k == Engine::Portable as u8 => Engine::Portable,
             _ => Engine::find_best(),
@@ -97,7 +115,7 @@ impl Engine {
     #[cold]
     #[inline(never)]
     fn find_best() -> Engine {
-        let best = [Engine::Avx512, Engine::Sse2]
+        let best = [Engine::Avx512, Engine::Avx2, Engine::Sse2]
             .into_iter()
             .find(|e| e.available())
             .unwrap_or(Engine::Portable);
@@ -107,8 +125,8 @@ impl Engine {
 
     /// Whether `best` has already found this engine: one relaxed load and
     /// one compare, and never a detection, for the hot path to ask before
-    /// anything else. Only the AVX-512 engine has such a path, hence
-    /// x86_64 only.
+    /// anything else. Only the AVX-512 and AVX2 engines have such a path,
+    /// hence x86_64 only.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     pub(super) fn is_known_best(self) -> bool {

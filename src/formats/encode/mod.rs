@@ -44,10 +44,10 @@
 //! - no rule is restated: the class comes from the ledger (`dispatch`,
 //!   `mailbox::classify`), the sender copy from `mailbox::keeps_sender_copy`,
 //!   and the folder of a saved item from `mailbox::delivered_folders`;
-//! - unsafe code lives only in the engine files (`sse2`, `avx512`) and in
-//!   `writer`. An engine that needs processor features is reached through
-//!   a value that proves them (`Avx512Escaper`), so the dispatch here needs
-//!   no unsafe block.
+//! - unsafe code lives only in the engine files (`sse2`, `avx2`, `avx512`)
+//!   and in `writer`. An engine that needs processor features is reached
+//!   through a value that proves them (`Avx2Escaper`, `Avx512Escaper`), so
+//!   the dispatch here needs no unsafe block.
 //!
 //! What it may import: the rule book (`crate::rules`), std and quick-xml
 //! (besides the serde and thiserror derives every format uses); inside this
@@ -57,6 +57,8 @@
 //! What it deliberately does not do: send anything, or model the EWS
 //! response. The world's `exchange-process` event stands for Exchange.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod benchmark;
@@ -76,6 +78,8 @@ pub use request::{
     TargetFolder, email_of_user, request_for, shape_for, subject_of,
 };
 
+#[cfg(target_arch = "x86_64")]
+use avx2::Avx2Escaper;
 #[cfg(target_arch = "x86_64")]
 use avx512::Avx512Escaper;
 use escape::{ESCAPE_EXPANSION_MAX, Escaper};
@@ -104,6 +108,8 @@ pub fn escape_text_on(engine: Engine, text: &str, out: &mut Vec<u8>) {
         #[cfg(target_arch = "x86_64")]
         UsableEngine::Avx512(avx512) => avx512.escape_text(text, &mut w),
         #[cfg(target_arch = "x86_64")]
+        UsableEngine::Avx2(avx2) => avx2.escape_text(text, &mut w),
+        #[cfg(target_arch = "x86_64")]
         UsableEngine::Sse2 => Sse2Escaper.escape(text, &mut w),
         UsableEngine::Portable => PortableEscaper.escape(text, &mut w),
     }
@@ -117,6 +123,10 @@ pub fn encode_create_item(r: &CreateItem<'_>, out: &mut Vec<u8>) {
     #[cfg(target_arch = "x86_64")]
     if let Some(avx512) = Avx512Escaper::if_best() {
         return avx512.write_create_item(r, out);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(avx2) = Avx2Escaper::if_best() {
+        return avx2.write_create_item(r, out);
     }
     encode_on_best(r, out);
 }
@@ -136,6 +146,8 @@ pub fn encode_create_item_on(engine: Engine, r: &CreateItem<'_>, out: &mut Vec<u
         #[cfg(target_arch = "x86_64")]
         UsableEngine::Avx512(avx512) => avx512.write_create_item(r, out),
         #[cfg(target_arch = "x86_64")]
+        UsableEngine::Avx2(avx2) => avx2.write_create_item(r, out),
+        #[cfg(target_arch = "x86_64")]
         UsableEngine::Sse2 => write_request(Sse2Escaper, r, out),
         UsableEngine::Portable => write_request(PortableEscaper, r, out),
     }
@@ -149,6 +161,8 @@ enum UsableEngine {
     #[cfg(target_arch = "x86_64")]
     Sse2,
     #[cfg(target_arch = "x86_64")]
+    Avx2(Avx2Escaper),
+    #[cfg(target_arch = "x86_64")]
     Avx512(Avx512Escaper),
 }
 
@@ -160,6 +174,10 @@ impl UsableEngine {
             #[cfg(target_arch = "x86_64")]
             Engine::Avx512 => {
                 Avx512Escaper::detect().map_or(UsableEngine::Portable, UsableEngine::Avx512)
+            }
+            #[cfg(target_arch = "x86_64")]
+            Engine::Avx2 => {
+                Avx2Escaper::detect().map_or(UsableEngine::Portable, UsableEngine::Avx2)
             }
             // SSE2 is part of every x86_64 processor.
             #[cfg(target_arch = "x86_64")]

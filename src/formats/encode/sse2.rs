@@ -24,11 +24,20 @@ impl Escaper for Sse2Escaper {
     }
 }
 
-/// Appends one text field, escaped, 16 bytes at a time with SSE2: each
-/// block is stored whole and its clean prefix kept. The last partial block
-/// is gathered with overlapping in-bounds reads, never past the end.
+/// Appends one text field, escaped, 16 bytes at a time with SSE2.
 #[inline(always)]
 fn escape_field_sse2(text: &str, w: &mut Wild<'_>) {
+    escape_from(text.as_bytes(), 0, w);
+}
+
+/// Appends the bytes of a field's text `s` from `start` on, escaped, 16
+/// bytes at a time with SSE2: each block is stored whole and its clean
+/// prefix kept. The last partial block is gathered with overlapping
+/// in-bounds reads, never past the end. The AVX2 engine hands it the last
+/// 0 to 31 bytes of each field; `start` is where an escape or a block
+/// ended, so it is a character boundary of the field.
+#[inline(always)]
+pub(super) fn escape_from(s: &[u8], start: usize, w: &mut Wild<'_>) {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8, _mm_storeu_si128,
@@ -54,9 +63,8 @@ fn escape_field_sse2(text: &str, w: &mut Wild<'_>) {
             _mm_movemask_epi8(_mm_or_si128(markup, control)) as u32
         }
     }
-    let s = text.as_bytes();
     let n = s.len();
-    let mut i = 0;
+    let mut i = start;
     // Each pass keeps at least one input byte, so the loop ends.
     while i < n {
         let avail = (n - i).min(16);

@@ -1,0 +1,164 @@
+//! The AVX2 engine (x86_64 processors with AVX2, the common case without
+//! AVX-512 VBMI2: many AMD EPYC and Ryzen parts and most laptops): one
+//! text field escaped 32 bytes a step. Each block is stored whole and its
+//! clean prefix kept, as the SSE2 engine does with 16; the last 0 to 31
+//! bytes are the SSE2 engine's (`sse2::escape_from`), which reads nothing
+//! past the text.
+//!
+//! Why a hand-written engine rather than a crate: the bytes to find are a
+//! class, three markup bytes, the lead byte 0xEF and a range of control
+//! characters (`escape::flagged`). `memchr` finds at most three given
+//! bytes, so it would need a second pass for the rest; a byte-class DFA
+//! (`regex-automata`) steps a byte at a time. Two compares per class member
+//! on 32 lanes are what this file does.
+//!
+//! The unsafe code lives here, in the AVX-512 engine's pattern: the
+//! intrinsics need AVX2, and the functions that use them are inlined into
+//! the two functions compiled with it (`encode_avx2`, the request writer's
+//! AVX2 instance, and `escape_text_avx2`). `Avx2Escaper` is the proof that
+//! the processor has AVX2: only this file makes one, and only after the
+//! detection in `escape.rs` said yes.
+
+// One of the few files allowed unsafe code (`#![deny(unsafe_code)]` in
+// lib.rs): every block says why it is sound.
+#![allow(unsafe_code)]
+
+use super::escape::{Engine, Escaper, escape_at};
+use super::request::{CreateItem, write_request};
+use super::writer::Wild;
+use std::arch::x86_64::{
+    __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_max_epu8, _mm256_movemask_epi8,
+    _mm256_or_si256, _mm256_set1_epi8, _mm256_storeu_si256,
+};
+
+/// The AVX2 engine, as the request writer drives it, and the proof that
+/// the processor has AVX2: its one field is private, and this file makes
+/// one only where `Engine::available` found the feature (`detect`) or
+/// `Engine::best` remembered finding it (`if_best`).
+#[derive(Clone, Copy)]
+pub(super) struct Avx2Escaper(());
+
+impl Avx2Escaper {
+    /// The engine, if this processor has AVX2.
+    #[inline]
+    pub(super) fn detect() -> Option<Avx2Escaper> {
+        Engine::Avx2.available().then_some(Avx2Escaper(()))
+    }
+
+    /// The engine, if `Engine::best` has already chosen it: one relaxed
+    /// load and one compare.
+    #[inline(always)]
+    pub(super) fn if_best() -> Option<Avx2Escaper> {
+        Engine::Avx2.is_known_best().then_some(Avx2Escaper(()))
+    }
+
+    /// Appends the `m:CreateItem` element with this engine, written by the
+    /// request writer's instance compiled with AVX2.
+    #[inline(always)]
+    pub(super) fn write_create_item(self, r: &CreateItem<'_>, out: &mut Vec<u8>) {
+        // SAFETY: `self` exists only where the processor has AVX2.
+        unsafe { encode_avx2(r, out) }
+    }
+
+    /// Appends one field, escaped, in a function compiled with AVX2, for
+    /// `escape_text`, which has no request around it.
+    #[inline(always)]
+    pub(super) fn escape_text(self, text: &str, w: &mut Wild<'_>) {
+        // SAFETY: `self` exists only where the processor has AVX2.
+        unsafe { escape_text_avx2(text, w) }
+    }
+}
+
+impl Escaper for Avx2Escaper {
+    #[inline(always)]
+    fn escape(self, text: &str, w: &mut Wild<'_>) {
+        // SAFETY: `self` exists only where the processor has AVX2; the
+        // writer runs it inside `encode_avx2` or `escape_text_avx2`, which
+        // are compiled with it.
+        unsafe { escape_field_avx2(text, w) }
+    }
+}
+
+/// `escape_field_avx2` compiled with AVX2.
+///
+/// # Safety
+/// The processor must have AVX2 (`Engine::Avx2.available()`).
+#[target_feature(enable = "avx2")]
+unsafe fn escape_text_avx2(text: &str, w: &mut Wild<'_>) {
+    // SAFETY: this function's own contract.
+    unsafe { escape_field_avx2(text, w) }
+}
+
+/// The AVX2 instance of `write_request`, compiled with AVX2 so that its
+/// escapes inline.
+///
+/// # Safety
+/// The processor must have AVX2 (`Engine::Avx2.available()`).
+#[target_feature(enable = "avx2")]
+unsafe fn encode_avx2(r: &CreateItem<'_>, out: &mut Vec<u8>) {
+    // The proof is this function's own contract.
+    write_request(Avx2Escaper(()), r, out);
+}
+
+/// The flagged lanes of a 32-byte block (`escape::flagged`, with tabs and
+/// newlines flagged too, as in the SSE2 engine: `escape_of` copies them as
+/// they are), as a bit mask.
+///
+/// # Safety
+/// The processor must have AVX2; no memory is accessed.
+#[inline(always)]
+unsafe fn flagged32(v: __m256i) -> u32 {
+    // SAFETY: the caller's contract; these intrinsics touch only registers.
+    unsafe {
+        let control_max = _mm256_set1_epi8(0x1F);
+        // max(v, 0x1F) == 0x1F exactly where v <= 0x1F, unsigned.
+        let control = _mm256_cmpeq_epi8(_mm256_max_epu8(v, control_max), control_max);
+        let markup = _mm256_or_si256(
+            _mm256_or_si256(
+                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'&' as i8)),
+                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'<' as i8)),
+            ),
+            _mm256_or_si256(
+                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'>' as i8)),
+                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0xEFu8 as i8)),
+            ),
+        );
+        _mm256_movemask_epi8(_mm256_or_si256(markup, control)) as u32
+    }
+}
+
+/// Appends one text field, escaped, 32 bytes at a time: each whole block
+/// is stored and its clean prefix kept; the last 0 to 31 bytes go to the
+/// SSE2 engine, which reads nothing past the text.
+///
+/// # Safety
+/// The processor must have AVX2, and the caller's `assert_room` must have
+/// covered the field's worst case plus `WILD_BYTES` (32), as for every
+/// engine.
+#[inline(always)]
+unsafe fn escape_field_avx2(text: &str, w: &mut Wild<'_>) {
+    let s = text.as_bytes();
+    let n = s.len();
+    let mut i = 0;
+    // Each pass keeps at least one input byte, so the loop ends.
+    while n - i >= 32 {
+        // SAFETY: 32 bytes from `i` are inside `s`; AVX2 by contract.
+        let block = unsafe { _mm256_loadu_si256(s.as_ptr().add(i).cast::<__m256i>()) };
+        // SAFETY: the room the caller asserted covers the worst case of the
+        // bytes left plus 32, and the kept length trails this store; AVX2
+        // by contract.
+        unsafe { _mm256_storeu_si256(w.dst().cast::<__m256i>(), block) };
+        // SAFETY: AVX2 by contract; registers only.
+        let mask = unsafe { flagged32(block) };
+        if mask == 0 {
+            w.keep(32);
+            i += 32;
+        } else {
+            let clean = mask.trailing_zeros() as usize;
+            w.keep(clean);
+            i += clean;
+            i += escape_at(s, i, w);
+        }
+    }
+    super::sse2::escape_from(s, i, w);
+}
