@@ -1,9 +1,11 @@
 //! The AVX2 engine (x86_64 processors with AVX2, the common case without
 //! AVX-512 VBMI2: many AMD EPYC and Ryzen parts and most laptops): one
 //! text field escaped 32 bytes a step. Each block is stored whole and its
-//! clean prefix kept, as the SSE2 engine does with 16; the last 0 to 31
-//! bytes are the SSE2 engine's (`sse2::escape_from`), which reads nothing
-//! past the text.
+//! clean prefix kept, as the SSE2 engine does with 16. The last 1 to 31
+//! bytes, when clean and at least 8, are copied by two overlapping loads
+//! and stores that lie inside them (`escape_rest`); otherwise they go to
+//! the SSE2 engine's loop (`sse2::escape_from`). Nothing past the text is
+//! read.
 //!
 //! Why a hand-written engine rather than a crate: the bytes to find are a
 //! class, three markup bytes, the lead byte 0xEF and a range of control
@@ -128,8 +130,8 @@ unsafe fn flagged32(v: __m256i) -> u32 {
 }
 
 /// Appends one text field, escaped, 32 bytes at a time: each whole block
-/// is stored and its clean prefix kept; the last 0 to 31 bytes go to the
-/// SSE2 engine, which reads nothing past the text.
+/// is stored and its clean prefix kept; the last 1 to 31 bytes go to
+/// `escape_rest`.
 ///
 /// # Safety
 /// The processor must have AVX2, and the caller's `assert_room` must have
@@ -158,6 +160,70 @@ unsafe fn escape_field_avx2(text: &str, w: &mut Wild<'_>) {
             w.keep(clean);
             i += clean;
             i += escape_at(s, i, w);
+        }
+    }
+    if i < n {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { escape_rest(s, i, w) };
+    }
+}
+
+/// The last 1 to 31 bytes of a field, from `i`: when they are clean, two
+/// overlapping loads that both lie inside them (16 bytes from each end,
+/// or 8) and two overlapping stores copy them; otherwise, and below 8
+/// bytes, the SSE2 loop escapes them. Nothing before `i` or past the end
+/// is read, and what the stores overlap they write twice with the same
+/// bytes.
+///
+/// # Safety
+/// As `escape_field_avx2`; `i < s.len()`, and `s.len() - i < 32`.
+#[inline(always)]
+unsafe fn escape_rest(s: &[u8], i: usize, w: &mut Wild<'_>) {
+    use super::sse2::flagged16;
+    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_set_epi64x, _mm_storeu_si128};
+    let n = s.len();
+    let r = n - i;
+    debug_assert!((1..32).contains(&r));
+    if r >= 16 {
+        // SAFETY: 16 bytes from `i` and the last 16 bytes are inside `s`,
+        // since `i + 16 <= n`.
+        let (head, tail) = unsafe {
+            (
+                _mm_loadu_si128(s.as_ptr().add(i).cast::<__m128i>()),
+                _mm_loadu_si128(s.as_ptr().add(n - 16).cast::<__m128i>()),
+            )
+        };
+        if flagged16(head) | flagged16(tail) == 0 {
+            // SAFETY: the room asserted covers `r` bytes and 32 more past
+            // the cursor; both stores end within `r` bytes of it.
+            unsafe {
+                _mm_storeu_si128(w.dst().cast::<__m128i>(), head);
+                _mm_storeu_si128(w.dst().add(r - 16).cast::<__m128i>(), tail);
+            }
+            w.keep(r);
+            return;
+        }
+    } else if r >= 8 {
+        let word = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&s[at..at + 8]);
+            u64::from_le_bytes(b)
+        };
+        let (head, tail) = (word(i), word(n - 8));
+        // SAFETY: SSE2 is part of the x86_64 baseline; registers only.
+        let both = unsafe { _mm_set_epi64x(tail as i64, head as i64) };
+        if flagged16(both) == 0 {
+            // SAFETY: as above; both 8-byte stores end within `r` bytes of
+            // the cursor.
+            unsafe {
+                w.dst().cast::<u64>().write_unaligned(head.to_le());
+                w.dst()
+                    .add(r - 8)
+                    .cast::<u64>()
+                    .write_unaligned(tail.to_le());
+            }
+            w.keep(r);
+            return;
         }
     }
     super::sse2::escape_from(s, i, w);

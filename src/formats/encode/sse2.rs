@@ -34,35 +34,12 @@ fn escape_field_sse2(text: &str, w: &mut Wild<'_>) {
 /// bytes at a time with SSE2: each block is stored whole and its clean
 /// prefix kept. The last partial block is gathered with overlapping
 /// in-bounds reads, never past the end. The AVX2 engine hands it the last
-/// 0 to 31 bytes of each field; `start` is where an escape or a block
-/// ended, so it is a character boundary of the field.
+/// 1 to 31 bytes of a field that `avx2::escape_rest` cannot copy whole;
+/// `start` is where an escape or a block ended, so it is a character
+/// boundary of the field.
 #[inline(always)]
 pub(super) fn escape_from(s: &[u8], start: usize, w: &mut Wild<'_>) {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8, _mm_storeu_si128,
-    };
-    // The flagged lanes of a block, as a bit mask.
-    #[inline(always)]
-    fn flagged16(v: __m128i) -> u32 {
-        // SAFETY: SSE2 is part of the x86_64 baseline; no memory access.
-        unsafe {
-            let control_max = _mm_set1_epi8(0x1F);
-            // max(v, 0x1F) == 0x1F exactly where v <= 0x1F, unsigned.
-            let control = _mm_cmpeq_epi8(_mm_max_epu8(v, control_max), control_max);
-            let markup = _mm_or_si128(
-                _mm_or_si128(
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'&' as i8)),
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'<' as i8)),
-                ),
-                _mm_or_si128(
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'>' as i8)),
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(0xEFu8 as i8)),
-                ),
-            );
-            _mm_movemask_epi8(_mm_or_si128(markup, control)) as u32
-        }
-    }
+    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_storeu_si128};
     let n = s.len();
     let mut i = start;
     // Each pass keeps at least one input byte, so the loop ends.
@@ -87,6 +64,33 @@ pub(super) fn escape_from(s: &[u8], start: usize, w: &mut Wild<'_>) {
             i += clean;
             i += escape_at(s, i, w);
         }
+    }
+}
+
+/// The flagged lanes of a 16-byte block, as a bit mask: every control
+/// character (tabs and newlines too, which `escape_of` copies as they
+/// are), `&`, `<`, `>` and 0xEF.
+#[inline(always)]
+pub(super) fn flagged16(v: std::arch::x86_64::__m128i) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is part of the x86_64 baseline; no memory access.
+    unsafe {
+        let control_max = _mm_set1_epi8(0x1F);
+        // max(v, 0x1F) == 0x1F exactly where v <= 0x1F, unsigned.
+        let control = _mm_cmpeq_epi8(_mm_max_epu8(v, control_max), control_max);
+        let markup = _mm_or_si128(
+            _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'&' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'<' as i8)),
+            ),
+            _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'>' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(0xEFu8 as i8)),
+            ),
+        );
+        _mm_movemask_epi8(_mm_or_si128(markup, control)) as u32
     }
 }
 
