@@ -129,12 +129,14 @@ impl Model for ExplorerModel {
         report::describe(&self.inner.deployment, action)
     }
 
-    /// The step's decision-log lines, then the state it leaves.
+    /// The step's decision-log lines, then the state it leaves: one
+    /// transition, with its log kept.
     fn format_step(&self, last: &ShownState, action: Event) -> Option<String> {
-        let next = self.next_state(last, action.clone())?;
-        let mut world = last.state.world.clone();
         let mut log = Log::enabled();
-        step(&self.inner.deployment, &mut world, &action, &mut log).ok()?;
+        let next = self
+            .inner
+            .successor_logged(&last.state, &action, &mut log)
+            .map(|s| self.shown(s))?;
         let mut out = String::new();
         for r in &log.records {
             out.push_str(&r.to_string());

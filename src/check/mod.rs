@@ -45,7 +45,7 @@ pub mod cover;
 pub mod explorer;
 pub mod search;
 
-use crate::formats::chart::{Chart, ChartBuilder};
+use crate::formats::chart::{self, Chart, ChartBuilder};
 use crate::formats::report::{self, Observation};
 use crate::formats::scenario::{Bounds, Scenario, ScenarioError};
 use crate::rules::domain::{Deployment, UserId};
@@ -328,17 +328,7 @@ impl search::Searchable for CheckModel {
     /// `world::step` on a copy of the state, and the budget spent; an
     /// event the rule book rejects, or one over budget, is no transition.
     fn successor(&self, last: &CheckState, action: &Event) -> Option<CheckState> {
-        let budget = self.spend(last.budget, action)?;
-        let mut next = last.clone();
-        step(
-            &self.deployment,
-            &mut next.world,
-            action,
-            &mut Log::disabled(),
-        )
-        .ok()?;
-        next.budget = budget;
-        Some(next)
+        self.successor_logged(last, action, &mut Log::disabled())
     }
 
     /// With symmetry, the smallest fingerprint in the orbit: the
@@ -387,6 +377,23 @@ impl search::Searchable for CheckModel {
 }
 
 impl CheckModel {
+    /// The successor of `last` under `action`, writing the step's decisions
+    /// to `log`: the search passes a disabled log, the Explorer an enabled
+    /// one, so both take the same transition.
+    #[inline]
+    pub fn successor_logged(
+        &self,
+        last: &CheckState,
+        action: &Event,
+        log: &mut Log,
+    ) -> Option<CheckState> {
+        let budget = self.spend(last.budget, action)?;
+        let mut next = last.clone();
+        step(&self.deployment, &mut next.world, action, log).ok()?;
+        next.budget = budget;
+        Some(next)
+    }
+
     /// The budget after `action` happened: one less of its kind, or the
     /// admin cmdlet marked used. `None` for an admin cmdlet that is not one
     /// of the bounds' (no enabled action is).
@@ -972,6 +979,51 @@ pub fn run_with_progress(
             stop: outcome.stop,
         },
     }
+}
+
+/// The report as one page (`check --html`): every counterexample as a
+/// sequence chart, headed by its verdict, and the probes that failed
+/// without one.
+pub fn render_html(report: &CheckReport) -> String {
+    use crate::formats::html::escape;
+    let complete = report.totals.complete();
+    let charts: Vec<(Chart, String)> = report
+        .properties
+        .iter()
+        .filter_map(|p| {
+            let c = p.counterexample.as_ref()?;
+            let mut drawn = c.chart.clone();
+            drawn.title = format!("{} ({}): {}", p.id, p.name, p.verdict(complete));
+            Some((drawn, c.why.clone()))
+        })
+        .collect();
+    let title = format!("offline-im check: {} ({})", report.model, report.file);
+    // A probe that must be reached and was not has no path to draw, but
+    // fails the check all the same.
+    let unreached: Vec<String> = report
+        .properties
+        .iter()
+        .filter(|p| !p.holds && p.counterexample.is_none())
+        .map(|p| format!("<li>{}: {}</li>", escape(p.id), p.verdict(complete)))
+        .collect();
+    let mut intro = format!(
+        "<p>{} states explored{}.</p>",
+        report.totals.states_unique,
+        if complete {
+            ", which are every reachable state"
+        } else {
+            ", a bounded part of the state space"
+        }
+    );
+    if !unreached.is_empty() {
+        intro.push_str("<p>Failed without a path to draw:</p><ul>");
+        intro.push_str(&unreached.concat());
+        intro.push_str("</ul>");
+    }
+    if charts.is_empty() {
+        intro.push_str("<p>No counterexample: no property was violated.</p>");
+    }
+    chart::page(&title, &intro, &charts)
 }
 
 /// Renders a report for a person.

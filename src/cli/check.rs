@@ -4,7 +4,6 @@
 use super::exit::{EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATION};
 use super::input::{load, write_page};
 use crate::check;
-use crate::formats::chart;
 use crate::formats::scenario;
 use stateright::Model;
 use std::io::Write;
@@ -56,7 +55,7 @@ pub(super) fn check(
     };
     let _ = writeln!(out, "{text}");
     if let Some(path) = html
-        && !write_page(path, "counterexamples", &counterexample_page(&report), err)
+        && !write_page(path, "counterexamples", &check::render_html(&report), err)
     {
         return EXIT_BAD_INPUT;
     }
@@ -67,50 +66,6 @@ pub(super) fn check(
     } else {
         EXIT_OK
     }
-}
-
-/// Every counterexample of a report as a sequence chart, on one page, and
-/// the probes that failed without one.
-fn counterexample_page(report: &check::CheckReport) -> String {
-    use crate::formats::html::escape;
-    let complete = report.totals.complete();
-    let charts: Vec<(chart::Chart, String)> = report
-        .properties
-        .iter()
-        .filter_map(|p| {
-            let c = p.counterexample.as_ref()?;
-            let mut drawn = c.chart.clone();
-            drawn.title = format!("{} ({}): {}", p.id, p.name, p.verdict(complete));
-            Some((drawn, c.why.clone()))
-        })
-        .collect();
-    let title = format!("offline-im check: {} ({})", report.model, report.file);
-    // A probe that must be reached and was not has no path to draw, but
-    // fails the check all the same.
-    let unreached: Vec<String> = report
-        .properties
-        .iter()
-        .filter(|p| !p.holds && p.counterexample.is_none())
-        .map(|p| format!("<li>{}: {}</li>", escape(p.id), p.verdict(complete)))
-        .collect();
-    let mut intro = format!(
-        "<p>{} states explored{}.</p>",
-        report.totals.states_unique,
-        if complete {
-            ", which are every reachable state"
-        } else {
-            ", a bounded part of the state space"
-        }
-    );
-    if !unreached.is_empty() {
-        intro.push_str("<p>Failed without a path to draw:</p><ul>");
-        intro.push_str(&unreached.concat());
-        intro.push_str("</ul>");
-    }
-    if charts.is_empty() {
-        intro.push_str("<p>No counterexample: no property was violated.</p>");
-    }
-    chart::page(&title, &intro, &charts)
 }
 
 /// The progress line of a running check: what it has visited, how fast,

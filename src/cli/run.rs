@@ -32,20 +32,10 @@ pub(super) fn run(
                 report::render_text(&r)
             };
             let _ = writeln!(out, "{text}");
-            if let (Some(path), Some(c)) = (html, drawn) {
-                let title = format!("offline-im run: {}", scenario.name);
-                let intro = format!(
-                    "Every setup cmdlet, sign-in and timeline entry of {}, and every internal event the scheduler took between them, in order. Hover over a mark for its decision log.",
-                    scenario.file
-                );
-                if !write_page(
-                    path,
-                    "sequence chart",
-                    &chart::page(&title, "", &[(c, intro)]),
-                    err,
-                ) {
-                    return EXIT_BAD_INPUT;
-                }
+            if let (Some(path), Some(c)) = (html, drawn)
+                && !write_page(path, "sequence chart", &chart::run_page(&scenario, c), err)
+            {
+                return EXIT_BAD_INPUT;
             }
             EXIT_OK
         }

@@ -810,6 +810,16 @@ pub fn page(title: &str, intro_html: &str, charts: &[(Chart, String)]) -> String
     html::page(title, &body)
 }
 
+/// The page of a scenario run (`run --html`): its chart, introduced.
+pub fn run_page(scenario: &crate::formats::scenario::Scenario, chart: Chart) -> String {
+    let title = format!("offline-im run: {}", scenario.name);
+    let intro = format!(
+        "Every setup cmdlet, sign-in and timeline entry of {}, and every internal event the scheduler took between them, in order. Hover over a mark for its decision log.",
+        scenario.file
+    );
+    page(&title, "", &[(chart, intro)])
+}
+
 /// Runs a scenario as `report::run` does, drawing every event it takes
 /// (`run --html`): the setup cmdlets, sign-ins and timeline entries, and
 /// each internal event the scheduler performed between them.

@@ -27,6 +27,7 @@
 
 use super::escape::{Engine, Escaper, escape_at};
 use super::request::{CreateItem, write_request};
+use super::sse2::flagged_lanes;
 use super::writer::Wild;
 use std::arch::x86_64::{
     __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_max_epu8, _mm256_movemask_epi8,
@@ -112,20 +113,14 @@ unsafe fn encode_avx2(r: &CreateItem<'_>, out: &mut Vec<u8>) {
 unsafe fn flagged32(v: __m256i) -> u32 {
     // SAFETY: the caller's contract; these intrinsics touch only registers.
     unsafe {
-        let control_max = _mm256_set1_epi8(0x1F);
-        // max(v, 0x1F) == 0x1F exactly where v <= 0x1F, unsigned.
-        let control = _mm256_cmpeq_epi8(_mm256_max_epu8(v, control_max), control_max);
-        let markup = _mm256_or_si256(
-            _mm256_or_si256(
-                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'&' as i8)),
-                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'<' as i8)),
-            ),
-            _mm256_or_si256(
-                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'>' as i8)),
-                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0xEFu8 as i8)),
-            ),
-        );
-        _mm256_movemask_epi8(_mm256_or_si256(markup, control)) as u32
+        flagged_lanes!(
+            v,
+            _mm256_set1_epi8,
+            _mm256_max_epu8,
+            _mm256_cmpeq_epi8,
+            _mm256_or_si256,
+            _mm256_movemask_epi8
+        )
     }
 }
 

@@ -67,6 +67,27 @@ pub(super) fn escape_from(s: &[u8], start: usize, w: &mut Wild<'_>) {
     }
 }
 
+/// The flagged lanes of a vector of bytes as a bit mask, written once for
+/// every vector width (`flagged16` here, `avx2::flagged32`) from that
+/// width's intrinsics: every control character (tabs and newlines too,
+/// which `escape_of` copies as they are), `&`, `<`, `>` and 0xEF, the
+/// class `escape::flagged` defines. Expands to intrinsic calls, so it is
+/// used inside an `unsafe` block whose processor features the caller has.
+macro_rules! flagged_lanes {
+    ($v:expr, $set1:ident, $max:ident, $eq:ident, $or:ident, $movemask:ident) => {{
+        let v = $v;
+        let control_max = $set1(0x1F);
+        // max(v, 0x1F) == 0x1F exactly where v <= 0x1F, unsigned.
+        let control = $eq($max(v, control_max), control_max);
+        let markup = $or(
+            $or($eq(v, $set1(b'&' as i8)), $eq(v, $set1(b'<' as i8))),
+            $or($eq(v, $set1(b'>' as i8)), $eq(v, $set1(0xEFu8 as i8))),
+        );
+        $movemask($or(markup, control)) as u32
+    }};
+}
+pub(super) use flagged_lanes;
+
 /// The flagged lanes of a 16-byte block, as a bit mask: every control
 /// character (tabs and newlines too, which `escape_of` copies as they
 /// are), `&`, `<`, `>` and 0xEF.
@@ -77,20 +98,14 @@ pub(super) fn flagged16(v: std::arch::x86_64::__m128i) -> u32 {
     };
     // SAFETY: SSE2 is part of the x86_64 baseline; no memory access.
     unsafe {
-        let control_max = _mm_set1_epi8(0x1F);
-        // max(v, 0x1F) == 0x1F exactly where v <= 0x1F, unsigned.
-        let control = _mm_cmpeq_epi8(_mm_max_epu8(v, control_max), control_max);
-        let markup = _mm_or_si128(
-            _mm_or_si128(
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'&' as i8)),
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'<' as i8)),
-            ),
-            _mm_or_si128(
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'>' as i8)),
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(0xEFu8 as i8)),
-            ),
-        );
-        _mm_movemask_epi8(_mm_or_si128(markup, control)) as u32
+        flagged_lanes!(
+            v,
+            _mm_set1_epi8,
+            _mm_max_epu8,
+            _mm_cmpeq_epi8,
+            _mm_or_si128,
+            _mm_movemask_epi8
+        )
     }
 }
 
