@@ -34,7 +34,7 @@ fn escape_field_sse2(text: &str, w: &mut Wild<'_>) {
 /// bytes at a time with SSE2: each block is stored whole and its clean
 /// prefix kept. The last partial block is gathered with overlapping
 /// in-bounds reads, never past the end. The AVX2 engine hands it the last
-/// 1 to 31 bytes of a field that `avx2::escape_rest` cannot copy whole;
+/// 0 to 31 bytes of a field that `avx2::escape_short` cannot copy whole;
 /// `start` is where an escape or a block ended, so it is a character
 /// boundary of the field.
 #[inline(always)]
@@ -67,45 +67,32 @@ pub(super) fn escape_from(s: &[u8], start: usize, w: &mut Wild<'_>) {
     }
 }
 
-/// The flagged lanes of a vector of bytes as a bit mask, written once for
-/// every vector width (`flagged16` here, `avx2::flagged32`) from that
-/// width's intrinsics: every control character (tabs and newlines too,
-/// which `escape_of` copies as they are), `&`, `<`, `>` and 0xEF, the
-/// class `escape::flagged` defines. Expands to intrinsic calls, so it is
-/// used inside an `unsafe` block whose processor features the caller has.
-macro_rules! flagged_lanes {
-    ($v:expr, $set1:ident, $max:ident, $eq:ident, $or:ident, $movemask:ident) => {{
-        let v = $v;
-        let control_max = $set1(0x1F);
-        // max(v, 0x1F) == 0x1F exactly where v <= 0x1F, unsigned.
-        let control = $eq($max(v, control_max), control_max);
-        let markup = $or(
-            $or($eq(v, $set1(b'&' as i8)), $eq(v, $set1(b'<' as i8))),
-            $or($eq(v, $set1(b'>' as i8)), $eq(v, $set1(0xEFu8 as i8))),
-        );
-        $movemask($or(markup, control)) as u32
-    }};
-}
-pub(super) use flagged_lanes;
-
 /// The flagged lanes of a 16-byte block, as a bit mask: every control
 /// character (tabs and newlines too, which `escape_of` copies as they
-/// are), `&`, `<`, `>` and 0xEF.
+/// are), `&`, `<`, `>` and 0xEF, the class `escape::flagged` defines, with
+/// one compare per markup byte (SSE2 has no byte shuffle; the AVX2 engine
+/// looks the markup up by low nibble instead).
 #[inline(always)]
-pub(super) fn flagged16(v: std::arch::x86_64::__m128i) -> u32 {
+fn flagged16(v: std::arch::x86_64::__m128i) -> u32 {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
     // SAFETY: SSE2 is part of the x86_64 baseline; no memory access.
     unsafe {
-        flagged_lanes!(
-            v,
-            _mm_set1_epi8,
-            _mm_max_epu8,
-            _mm_cmpeq_epi8,
-            _mm_or_si128,
-            _mm_movemask_epi8
-        )
+        let control_max = _mm_set1_epi8(0x1F);
+        // max(v, 0x1F) == 0x1F exactly where v <= 0x1F, unsigned.
+        let control = _mm_cmpeq_epi8(_mm_max_epu8(v, control_max), control_max);
+        let markup = _mm_or_si128(
+            _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'&' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'<' as i8)),
+            ),
+            _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'>' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(0xEFu8 as i8)),
+            ),
+        );
+        _mm_movemask_epi8(_mm_or_si128(markup, control)) as u32
     }
 }
 
