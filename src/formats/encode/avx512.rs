@@ -345,8 +345,9 @@ unsafe fn escape_field_avx512(text: &str, w: &mut Wild<'_>) {
 /// expanding load puts its bytes in the lanes after the piece (reading
 /// exactly the field's bytes, so no page check is needed), one compare
 /// under those lanes classifies them, and one store writes piece and field
-/// together. Otherwise, or when the field has bytes to escape, the piece
-/// is kept and the field written by `escape_field_avx512`.
+/// together. Otherwise (an empty field too), or when the field has bytes
+/// to escape, the piece is kept and the field written by
+/// `escape_field_avx512`.
 ///
 /// # Safety
 /// As `escape_field_avx512`.
@@ -364,7 +365,11 @@ unsafe fn put_piece_then_field_avx512(piece: &Piece<64>, text: &str, w: &mut Wil
     // and the field's worst case).
     unsafe {
         let block = _mm512_loadu_si512(piece.bytes.as_ptr().cast());
-        if n <= 64 - p {
+        // An empty field has no bytes to load: its pointer may be dangling
+        // (`""`), where a masked load with no lane, though it reads
+        // nothing, costs a fault assist of about 100 ns (measured: a
+        // request with four empty address fields took 320 ns, not 15).
+        if n != 0 && n <= 64 - p {
             let lanes = _bzhi_u64(u64::MAX, n as u32) << p;
             let block = _mm512_mask_expandloadu_epi8(block, lanes, text.as_ptr().cast());
             _mm512_storeu_si512(w.dst().cast(), block);
