@@ -255,54 +255,52 @@ unsafe fn escape_field_avx2(text: &str, w: &mut Wild<'_>) {
     let mut verbatim_from = 0;
     // Each pass of each loop consumes at least one input byte, so each
     // loop ends.
-    while n - i >= 64 {
+    while i + 64 <= n {
         let (a, b) = (load(i), load(i + 32));
-        let dst = w.dst();
-        // SAFETY: the 64 bytes from `w.dst()` lie inside the room the
-        // caller asserted (64 input bytes have a worst case of more than
-        // 64 output bytes) and the slack.
-        unsafe {
-            _mm256_storeu_si256(dst.cast::<__m256i>(), a);
-            _mm256_storeu_si256(dst.add(32).cast::<__m256i>(), b);
-        }
         // SAFETY: AVX2 by contract; the table's load only.
         let (flagged_a, flagged_b) = unsafe { (flagged_lanes(a), flagged_lanes(b)) };
         // SAFETY: AVX2 by contract; registers only.
-        if unsafe {
-            _mm256_testz_si256(_mm256_or_si256(flagged_a, flagged_b), _mm256_set1_epi8(-1))
-        } == 1
-        {
+        let either = unsafe { _mm256_or_si256(flagged_a, flagged_b) };
+        // SAFETY: AVX2 by contract; registers only.
+        if unsafe { _mm256_testz_si256(either, either) } == 1 {
+            let dst = w.dst();
+            // SAFETY: the 64 bytes from `w.dst()` lie inside the room the
+            // caller asserted (64 input bytes have a worst case of more
+            // than 64 output bytes).
+            unsafe {
+                _mm256_storeu_si256(dst.cast::<__m256i>(), a);
+                _mm256_storeu_si256(dst.add(32).cast::<__m256i>(), b);
+            }
             w.keep(64);
             i += 64;
         } else {
-            // The two blocks lie side by side at `dst`, so their masks
-            // make one mask of 64 lanes.
+            // The two blocks lie side by side, so their masks make one
+            // mask of 64 lanes.
             // SAFETY: AVX2 by contract; registers only.
             let mask = unsafe {
                 u64::from(_mm256_movemask_epi8(flagged_a) as u32)
                     | u64::from(_mm256_movemask_epi8(flagged_b) as u32) << 32
             };
-            // SAFETY: the caller's contract; the window of 64 bytes from
-            // `i` is stored at `w.dst()`, `b` is its last 32 bytes and
-            // `mask` its flagged lanes.
-            let (consumed, last_escape_end) = unsafe { escape_window(s, i, 64, b, mask, w) };
+            // SAFETY: the caller's contract; `a` and `b` are the 64 bytes
+            // from `i`, and `mask` their flagged lanes.
+            let (consumed, last_escape_end) = unsafe { escape_window(s, i, 64, [a, b], mask, w) };
             verbatim_from = i + last_escape_end;
             i += consumed;
         }
     }
-    while n - i >= 32 {
+    while i + 32 <= n {
         let block = load(i);
-        // SAFETY: as above, for 32 bytes.
-        unsafe { _mm256_storeu_si256(w.dst().cast::<__m256i>(), block) };
         // SAFETY: AVX2 by contract; the table's load only.
         let mask = unsafe { flagged32(block) };
         if mask == 0 {
+            // SAFETY: as above, for 32 bytes.
+            unsafe { _mm256_storeu_si256(w.dst().cast::<__m256i>(), block) };
             w.keep(32);
             i += 32;
         } else {
             // SAFETY: as above, for a window of 32 bytes.
             let (consumed, last_escape_end) =
-                unsafe { escape_window(s, i, 32, block, u64::from(mask), w) };
+                unsafe { escape_window(s, i, 32, [block, block], u64::from(mask), w) };
             verbatim_from = i + last_escape_end;
             i += consumed;
         }
@@ -331,41 +329,54 @@ unsafe fn escape_field_avx2(text: &str, w: &mut Wild<'_>) {
     unsafe { escape_short(s, i, w) };
 }
 
-/// Escapes the flagged lanes of a window of `lanes` (32 or 64) input
-/// bytes of `s` from `j`, already stored whole at `w.dst()`; keeps what the
-/// window stands for and returns the input bytes it consumed and where,
-/// from `j`, its last escape ended.
+/// Writes a window of `lanes` (32 or 64) input bytes of `s` from `j` with
+/// its flagged lanes escaped, keeps what it stands for, and returns the
+/// input bytes it consumed and where, from `j`, its last escape ended.
 ///
-/// Each flagged lane in turn: its escape goes where the lane was stored
-/// (moved by the bytes earlier escapes added), and the lanes after it are
-/// stored again, moved past the escape: the 32 input bytes from the end of
-/// the escape, and the window's last block when those do not reach the
-/// window's end. Later escapes overwrite what these stores put in their
-/// place. When the 32 bytes after an escape would reach past the text
-/// (an escape in the last 32 lanes of a field's last window), the window
-/// ends at the escape, and the caller goes on from there.
+/// The window's first block is stored where it begins, and its second
+/// only when the first escape lies past it. Then each flagged lane in
+/// turn: its escape goes where the lane would be (moved by the bytes
+/// earlier escapes added), and the clean lanes after it, up to the next
+/// escape or the window's end, are stored moved past it: the 32 input
+/// bytes from the end of the escape, and the window's last block when
+/// those do not reach that far. Later escapes overwrite what these stores
+/// put past their own lane. Each store is one the output needs, since
+/// every store counts (see `Wild::put_padded`).
+///
+/// When the 32 bytes after an escape would reach past the text (an escape
+/// in the last 32 lanes of a field's last window), the window ends at the
+/// escape, and the caller goes on from there.
 ///
 /// # Safety
-/// As `escape_field_avx2`; `j + lanes <= s.len()`, the window is stored at
-/// `w.dst()`, `last_block` holds its last 32 bytes, and `mask` is its
-/// non-empty mask of flagged lanes.
+/// As `escape_field_avx2`; `j + lanes <= s.len()`, `blocks` holds the
+/// window's one or two blocks (the same block twice for 32 lanes), and
+/// `mask` is its non-empty mask of flagged lanes.
 #[inline(always)]
 unsafe fn escape_window(
     s: &[u8],
     j: usize,
     lanes: usize,
-    last_block: __m256i,
+    blocks: [__m256i; 2],
     mut mask: u64,
     w: &mut Wild<'_>,
 ) -> (usize, usize) {
     debug_assert!((lanes == 32 || lanes == 64) && j + lanes <= s.len() && mask != 0);
     let dst = w.dst();
+    let last_block = blocks[1];
+    let first_escape = mask.trailing_zeros() as usize;
+    // SAFETY: the window's output is at least `lanes` bytes, inside the
+    // room the caller asserted; AVX2 by contract.
+    unsafe {
+        _mm256_storeu_si256(dst.cast::<__m256i>(), blocks[0]);
+        if first_escape > 32 {
+            _mm256_storeu_si256(dst.add(32).cast::<__m256i>(), last_block);
+        }
+    }
     // The output bytes this window added so far.
     let mut grown = 0usize;
     let mut consumed = lanes;
     let mut escape_end = 0;
-    // At most one pass per lane: each clears the lanes up to its escape's
-    // end.
+    // At most one pass per lane: each clears its lane.
     while mask != 0 {
         let k = mask.trailing_zeros() as usize;
         let (bytes, len, taken) = escape_of(s, j + k);
@@ -384,6 +395,22 @@ unsafe fn escape_window(
             consumed = escape_end;
             break;
         }
+        // Clearing lane `k` alone clears every flagged lane below
+        // `escape_end`: the two bytes that U+FFFE and U+FFFF take after
+        // 0xEF (0xBF, then 0xBE or 0xBF) are never flagged. So the next
+        // escape's lane does not wait for this one's length from the table.
+        debug_assert!(mask & ((1u64 << escape_end) - 1) == 1u64 << k);
+        mask &= mask - 1;
+        // The lane of the next escape, or the window's end: the clean lanes
+        // from `escape_end` up to it are this escape's to store.
+        let next = if mask == 0 {
+            lanes
+        } else {
+            mask.trailing_zeros() as usize
+        };
+        if escape_end == next {
+            continue;
+        }
         if j + escape_end + 32 > s.len() {
             // The 32 bytes after the escape are not all text.
             consumed = escape_end;
@@ -396,16 +423,12 @@ unsafe fn escape_window(
         unsafe {
             let after = _mm256_loadu_si256(s.as_ptr().add(j + escape_end).cast::<__m256i>());
             _mm256_storeu_si256(dst.add(grown + escape_end).cast::<__m256i>(), after);
-            if escape_end + 32 < lanes {
+            if escape_end + 32 < next {
+                // The last block covers the rest: `next <= lanes`, and it
+                // starts at lane `lanes - 32 <= escape_end + 32`.
                 _mm256_storeu_si256(dst.add(grown + lanes - 32).cast::<__m256i>(), last_block);
             }
         }
-        // Clearing lane `k` alone clears every flagged lane below
-        // `escape_end`: the two bytes that U+FFFE and U+FFFF take after
-        // 0xEF (0xBF, then 0xBE or 0xBF) are never flagged. So the next
-        // escape's lane does not wait for this one's length from the table.
-        debug_assert!(mask & ((1u64 << escape_end) - 1) == 1u64 << k);
-        mask &= mask - 1;
     }
     w.keep(consumed + grown);
     (consumed, escape_end)
