@@ -284,14 +284,7 @@ fn escape_at_found(text: &str, found: impl Iterator<Item = usize>, out: &mut Vec
 /// the crates that could find the bytes to escape instead.
 fn bench_class_search(c: &mut Criterion) {
     let r = offline_im::formats::encode::benchmark_request();
-    let fields: [&str; 6] = [
-        &r.subject,
-        &r.body,
-        &r.to.name,
-        &r.to.email,
-        &r.from.name,
-        &r.from.email,
-    ];
+    let fields = r.text_fields();
     let mut want = Vec::with_capacity(4096);
     for f in fields {
         escape_text_on(Engine::Portable, f, &mut want);

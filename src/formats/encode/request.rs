@@ -126,6 +126,21 @@ pub struct CreateItem<'a> {
 }
 
 impl CreateItem<'_> {
+    /// The six text fields, in the order the request writes them: subject,
+    /// body, the recipient's name and address, the sender's name and
+    /// address.
+    #[inline(always)]
+    pub fn text_fields(&self) -> [&str; 6] {
+        [
+            &self.subject,
+            &self.body,
+            &self.to.name,
+            &self.to.email,
+            &self.from.name,
+            &self.from.email,
+        ]
+    }
+
     /// The same request with every borrowed string owned.
     pub fn into_owned(self) -> CreateItem<'static> {
         let own = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
@@ -325,15 +340,7 @@ const CLOSE: Piece<96> =
 /// `avx512::encode_avx512`, which is compiled with the features.
 #[inline(always)]
 pub(super) fn write_request<E: Escaper>(engine: E, r: &CreateItem<'_>, out: &mut Vec<u8>) {
-    let text = [
-        &r.subject,
-        &r.body,
-        &r.to.name,
-        &r.to.email,
-        &r.from.name,
-        &r.from.email,
-    ];
-    let text_len = total_len(&text);
+    let text_len = total_len(&r.text_fields());
     let fixed = OPENING_BYTES_MAX
         + AFTER_SUBJECT.bytes.len()
         + AFTER_BODY.bytes.len()
@@ -370,7 +377,7 @@ pub(super) fn write_request<E: Escaper>(engine: E, r: &CreateItem<'_>, out: &mut
 /// size fails to reserve instead of under-reserving. The hot path keeps its
 /// instruction count (BENCHMARKS.md) on the targets that measure it.
 #[inline(always)]
-fn total_len(text: &[&Cow<'_, str>; 6]) -> usize {
+fn total_len(text: &[&str; 6]) -> usize {
     if cfg!(target_pointer_width = "64") {
         text.iter().map(|t| t.len()).sum()
     } else {
