@@ -45,8 +45,8 @@ pub enum Engine {
     Portable,
     /// 16 bytes at a time with SSE2, part of every x86_64 processor.
     Sse2,
-    /// 32 bytes at a time with AVX2, the last 0 to 31 bytes with SSE2:
-    /// most x86_64 processors of the last decade, AVX-512 or not.
+    /// 64 and 32 bytes at a time with AVX2: most x86_64 processors of the
+    /// last decade, AVX-512 or not.
     Avx2,
     /// 32 bytes at a time with AVX-512 BW, VL and VBMI (a 64-entry table
     /// permute classifies a block), VBMI2 (an expanding load puts a short

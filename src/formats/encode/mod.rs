@@ -20,6 +20,11 @@
 //! - `portable`: the portable engine, byte by byte, the readable definition
 //!   that the others are tested against;
 //! - `sse2` (x86_64): the SSE2 engine, 16 bytes a step;
+//! - `avx2` (x86_64): the AVX2 engine, windows of 64 and 32 bytes, each
+//!   block classified by one lookup by low nibble and four compares,
+//!   escapes written inside the window, short fields by two overlapping
+//!   loads and stores; and the instances of the request writer and of
+//!   `escape_text` compiled with AVX2;
 //! - `avx512` (x86_64): the AVX-512 engine (BW, VL, VBMI and VBMI2, with
 //!   BMI2) on 256-bit vectors, 32 bytes a step, each block classified by
 //!   one table permute and one compare, escapes written in place with
