@@ -455,9 +455,61 @@ fn special_characters_at_every_offset_escape_alike() {
     );
 }
 
+/// Two characters to escape at every pair of offsets of texts that fill
+/// one, one and a half and two 64-byte windows: several escapes in one
+/// window, each adding to the growth of those after it, the clean bytes
+/// between them stored behind each (one store when the next escape is
+/// near, two when it is more than 32 bytes on), adjacent escapes, and a
+/// window cut short near the field's end.
+#[test]
+fn two_escapes_at_every_pair_of_offsets_escape_alike() {
+    let specials = ["<", "&", "\r", "\u{1}", "\u{FFFE}"];
+    let mut compared = 0;
+    for len in [64, 96, 128] {
+        for first in 0..len {
+            for second in first..len {
+                for (a, b) in [(0, 1), (1, 0), (2, 3), (4, 0), (1, 4)] {
+                    let text = format!(
+                        "{}{}{}{}{}",
+                        filler(0, first),
+                        specials[a],
+                        filler(first, second - first),
+                        specials[b],
+                        filler(second, len - second)
+                    );
+                    compared += assert_engines_escape_alike(&text, || {
+                        format!(
+                            "{:?} at {first} and {:?} at {second} of {len}",
+                            specials[a], specials[b]
+                        )
+                    });
+                }
+            }
+        }
+    }
+    assert!(compared >= 5 * 14_000, "compared only {compared}");
+}
+
+/// Texts made of one character to escape, or of a pair, repeated, of every
+/// length up to three windows: every lane of every block flagged, the most
+/// output a window can write (five bytes for each `&` and carriage
+/// return), which must stay inside the room the writer reserves.
+#[test]
+fn texts_of_nothing_but_escapes_escape_alike() {
+    let mut compared = 0;
+    for unit in ["&", "\r", "<", "\u{1}", "\t", "<&", "\u{FFFE}", "&a"] {
+        for count in 0..=192 / unit.len() {
+            let text = unit.repeat(count);
+            compared += assert_engines_escape_alike(&text, || format!("{unit:?} x {count}"));
+        }
+    }
+    assert!(compared >= 4 * 500, "compared only {compared}");
+}
+
 /// Every byte that UTF-8 text can hold, inside a character after a clean
 /// block, escapes as the portable engine escapes it: the vector
-/// classifications (SSE2 compares, the AVX-512 table) flag exactly the
+/// classifications (SSE2 compares, the AVX2 lookup by low nibble, the
+/// AVX-512 table) flag exactly the
 /// bytes the rule flags.
 #[test]
 fn every_byte_value_is_classified_alike() {
@@ -525,7 +577,9 @@ fn special_characters_in_the_address_fields_encode_alike() {
     let mut compared = 0;
     for len in 0..=70 {
         for at in 0..=len {
-            for special in ["<", "&", "\r", "\u{FFFE}", "é"] {
+            // "" makes every address field empty at length 0, and clean
+            // text of every other length.
+            for special in ["<", "&", "\r", "\u{FFFE}", "é", ""] {
                 let text = format!("{}{special}{}", filler(0, at), filler(at, len - at));
                 let r = CreateItem {
                     to: Address {
@@ -549,5 +603,5 @@ fn special_characters_in_the_address_fields_encode_alike() {
             }
         }
     }
-    assert!(compared >= 5 * 2556, "compared only {compared}");
+    assert!(compared >= 6 * 2556, "compared only {compared}");
 }

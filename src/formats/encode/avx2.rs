@@ -6,14 +6,16 @@
 //!   compare for the markup bytes, and one maximum and one compare for the
 //!   control characters (`flagged_lanes`, seven instructions).
 //! - A field of 64 bytes or more is read in windows of 64 (two blocks, one
-//!   `vptest` for both), then of 32. Each window is stored whole; a window
-//!   with flagged bytes has them escaped in place (`escape_window`): each
-//!   escape written where its byte was stored, the bytes after it stored
-//!   again behind it. The windows' starts do not depend on the text, so
-//!   the loads of the next window never wait on an escape.
+//!   `vptest` for both), then of 32. A clean window is stored whole; a
+//!   window with flagged bytes has them escaped inside it
+//!   (`escape_window`): each escape written where its byte would be, the
+//!   clean bytes after it stored behind it. The windows' starts do not
+//!   depend on the text (save after U+FFFE or U+FFFF across a window's
+//!   end, and near a field's end), so the loads of the next window do not
+//!   wait on an escape.
 //! - The last 1 to 31 bytes are written by storing the field's last 32
-//!   bytes over their own output when the 32 bytes before them were copied
-//!   as they are.
+//!   bytes over their own output when the input bytes before them among
+//!   those 32 were copied as they are.
 //! - A field under 64 bytes is two overlapping loads and stores that lie
 //!   inside it (32 from each end, 16 or 8: `escape_short`), tested
 //!   together, when it is clean.
@@ -207,14 +209,15 @@ unsafe fn flagged_lanes(v: __m256i) -> __m256i {
 
 /// Appends one text field, escaped. A field under 32 bytes goes to
 /// `escape_short`. A longer one is read in windows of 64 input bytes (two
-/// blocks with one test for both), then of 32: each window is stored whole,
-/// and when it has flagged bytes `escape_window` escapes them inside it.
-/// The last 1 to 31 bytes, when the 32 input bytes before them were copied
-/// as they are, are written by storing the field's last 32 bytes over
-/// their own output (when those are clean); otherwise by `escape_short`.
+/// blocks with one test for both), then of 32: a clean window is stored
+/// whole, and one with flagged bytes is written by `escape_window`. The
+/// last 1 to 31 bytes, when the input bytes before them among the field's
+/// last 32 were copied as they are, are written by storing those 32 over
+/// their own output (when they are clean); otherwise by `escape_short`.
 ///
 /// Where the windows start does not depend on what the text holds (save
-/// near the end of a field, see `escape_window`): the loads of the next
+/// after U+FFFE or U+FFFF across a window's end, and near the end of a
+/// field, see `escape_window`): the loads of the next
 /// window need not wait for the escapes of this one. Starting the next
 /// block after each escape instead, as the first version did, made each
 /// escape cost the whole chain from a load to the next load's address
@@ -233,9 +236,12 @@ unsafe fn escape_field_avx2(text: &str, w: &mut Wild<'_>) {
         unsafe { escape_short(s, 0, w) };
         return;
     }
-    // SAFETY: every call passes an `at` with `at + 32 <= n`, so the 32
-    // bytes loaded lie inside `s`; AVX2 by contract.
-    let load = |at: usize| unsafe { _mm256_loadu_si256(s.as_ptr().add(at).cast::<__m256i>()) };
+    let load = |at: usize| {
+        debug_assert!(at + 32 <= n);
+        // SAFETY: every call passes an `at` with `at + 32 <= n`, so the
+        // 32 bytes loaded lie inside `s`; AVX2 by contract.
+        unsafe { _mm256_loadu_si256(s.as_ptr().add(at).cast::<__m256i>()) }
+    };
     if n < 64 {
         // 32 to 63 bytes, a subject's usual length: the first and the
         // last 32, overlapping, tested together; when clean, two stores
@@ -322,6 +328,8 @@ unsafe fn escape_field_avx2(text: &str, w: &mut Wild<'_>) {
         let last = load(n - 32);
         // SAFETY: AVX2 by contract; the table's load only.
         if unsafe { flagged32(last) } == 0 {
+            let start = w.dst().wrapping_sub(32 - rest);
+            debug_assert!(w.holds(start, 32));
             // SAFETY: the verbatim run puts at least `32 - rest` output
             // bytes of this field before `w.dst()`, so the store starts
             // inside them and ends `rest` bytes after the cursor, inside
@@ -346,8 +354,9 @@ unsafe fn escape_field_avx2(text: &str, w: &mut Wild<'_>) {
 /// escape or the window's end, are stored moved past it: the 32 input
 /// bytes from the end of the escape, and the window's last block when
 /// those do not reach that far. Later escapes overwrite what these stores
-/// put past their own lane. Each store is one the output needs, since
-/// every store counts (see `Wild::put_padded`).
+/// put past their own lane. No store is made that a later one wholly
+/// replaces, save the first block's when the first escape is its first
+/// byte, since every store counts (see `Wild::put_padded`).
 ///
 /// When the 32 bytes after an escape would reach past the text (an escape
 /// in the last 32 lanes of a field's last window), the window ends at the
@@ -370,8 +379,10 @@ unsafe fn escape_window(
     let dst = w.dst();
     let last_block = blocks[1];
     let first_escape = mask.trailing_zeros() as usize;
-    // SAFETY: the window's output is at least `lanes` bytes, inside the
-    // room the caller asserted; AVX2 by contract.
+    debug_assert!(w.holds(dst, lanes));
+    // SAFETY: both stores end within `lanes` bytes of the cursor, and the
+    // room covers the worst case of the `lanes` or more bytes left in the
+    // field, plus the slack; AVX2 by contract.
     unsafe {
         _mm256_storeu_si256(dst.cast::<__m256i>(), blocks[0]);
         if first_escape > 32 {
@@ -386,6 +397,7 @@ unsafe fn escape_window(
     while mask != 0 {
         let k = mask.trailing_zeros() as usize;
         let (bytes, len, taken) = escape_of(s, j + k);
+        debug_assert!(w.holds(dst.wrapping_add(k + grown), 8));
         // SAFETY: inside the field's room plus the slack: the window's
         // output so far is at most its worst case.
         unsafe {
@@ -422,6 +434,8 @@ unsafe fn escape_window(
             consumed = escape_end;
             break;
         }
+        debug_assert!(w.holds(dst.wrapping_add(grown + escape_end), 32));
+        debug_assert!(w.holds(dst.wrapping_add(grown + lanes - 32), 32));
         // SAFETY: the 32 bytes from `j + escape_end` lie inside `s`
         // (checked above); lane `l` of the window goes to `dst + grown +
         // l`, and both stores end within the window's output plus 32
@@ -453,8 +467,7 @@ unsafe fn escape_window(
 #[inline(always)]
 unsafe fn escape_short(s: &[u8], i: usize, w: &mut Wild<'_>) {
     use std::arch::x86_64::{
-        __m128i, _mm_castpd_si128, _mm_castsi128_pd, _mm_loadh_pd, _mm_loadl_epi64,
-        _mm_loadu_si128, _mm_storeh_pd, _mm_storel_epi64, _mm_storeu_si128, _mm256_set_m128i,
+        __m128i, _mm_loadu_si128, _mm_set_epi64x, _mm_storeu_si128, _mm256_set_m128i,
         _mm256_zextsi128_si256,
     };
     let n = s.len();
@@ -482,24 +495,30 @@ unsafe fn escape_short(s: &[u8], i: usize, w: &mut Wild<'_>) {
             return;
         }
     } else if r >= 8 {
-        // The first 8 bytes in the low half, the last 8 in the high half.
+        // Unaligned reads and writes of whole words: the text and the
+        // cursor have any alignment (`_mm_loadh_pd` and `_mm_storeh_pd`,
+        // which would load and store the high half directly, dereference
+        // an `f64` pointer, which must be aligned).
         // SAFETY: 8 bytes from `i` and the last 8 bytes are inside `s`,
-        // since `i + 8 <= n`; AVX2 by contract.
-        let both = unsafe {
-            _mm_castpd_si128(_mm_loadh_pd(
-                _mm_castsi128_pd(_mm_loadl_epi64(at.add(i).cast::<__m128i>())),
-                at.add(n - 8).cast::<f64>(),
-            ))
+        // since `i + 8 <= n`.
+        let (head, tail) = unsafe {
+            (
+                at.add(i).cast::<u64>().read_unaligned(),
+                at.add(n - 8).cast::<u64>().read_unaligned(),
+            )
         };
-        // Zeros above the 16 lanes: zeros are flagged, so only the low 16
-        // lanes of the mask are asked.
+        // The first 8 bytes in the low lanes, the last 8 above them, zeros
+        // above the 16 lanes: zeros are flagged, so only the low 16 lanes
+        // of the mask are asked.
         // SAFETY: AVX2 by contract; registers and the table only.
-        if unsafe { flagged32(_mm256_zextsi128_si256(both)) } & 0xFFFF == 0 {
-            // SAFETY: as above; both 8-byte stores end within `r` bytes of
-            // the cursor.
+        let both = unsafe { _mm256_zextsi128_si256(_mm_set_epi64x(tail as i64, head as i64)) };
+        // SAFETY: as above.
+        if unsafe { flagged32(both) } & 0xFFFF == 0 {
+            // SAFETY: the room asserted covers `r` bytes and 32 more past
+            // the cursor; both 8-byte writes end within `r` bytes of it.
             unsafe {
-                _mm_storel_epi64(w.dst().cast::<__m128i>(), both);
-                _mm_storeh_pd(w.dst().add(r - 8).cast::<f64>(), _mm_castsi128_pd(both));
+                w.dst().cast::<u64>().write_unaligned(head);
+                w.dst().add(r - 8).cast::<u64>().write_unaligned(tail);
             }
             w.keep(r);
             return;

@@ -21,7 +21,7 @@
 //!   that the others are tested against;
 //! - `sse2` (x86_64): the SSE2 engine, 16 bytes a step;
 //! - `avx2` (x86_64): the AVX2 engine, windows of 64 and 32 bytes, each
-//!   block classified by one lookup by low nibble and four compares,
+//!   block classified by a lookup by low nibble, a maximum and two compares,
 //!   escapes written inside the window, short fields by two overlapping
 //!   loads and stores; and the instances of the request writer and of
 //!   `escape_text` compiled with AVX2;

@@ -1,6 +1,6 @@
 //! The portable engine: one text field escaped byte by byte between
 //! escapes, on any processor. It is the readable definition of what every
-//! engine writes; `tests/encode.rs` checks the SSE2 and AVX-512 engines
+//! engine writes; `tests/encode.rs` checks the SSE2, AVX2 and AVX-512 engines
 //! against it at every offset. It holds no unsafe code.
 
 use super::escape::{Escaper, escape_at, flagged};

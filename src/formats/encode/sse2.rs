@@ -35,8 +35,9 @@ fn escape_field_sse2(text: &str, w: &mut Wild<'_>) {
 /// prefix kept. The last partial block is gathered with overlapping
 /// in-bounds reads, never past the end. The AVX2 engine hands it the last
 /// 0 to 31 bytes of a field that `avx2::escape_short` cannot copy whole;
-/// `start` is where an escape or a block ended, so it is a character
-/// boundary of the field.
+/// `start` is where an escape or a block ended, which may fall inside a
+/// character: only the flagged bytes matter, and each is ASCII or the lead
+/// byte 0xEF, whose escape reads the two bytes after it.
 #[inline(always)]
 pub(super) fn escape_from(s: &[u8], start: usize, w: &mut Wild<'_>) {
     use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_storeu_si128};

@@ -60,6 +60,18 @@ impl<'a> Wild<'a> {
         unsafe { self.end.offset_from_unsigned(self.at) }
     }
 
+    /// Whether `bytes` bytes stored at `at` lie inside the reservation:
+    /// after the vector's start and before the end of its capacity. An
+    /// engine asserts it (`debug_assert!`) before each store whose place
+    /// it computes away from the cursor, so that the debug tests, which
+    /// escape texts made of nothing but escapes, would catch a store
+    /// outside the room that the byte comparisons cannot see.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(super) fn holds(&self, at: *const u8, bytes: usize) -> bool {
+        let (start, end) = (self.out.as_ptr() as usize, self.end as usize);
+        (at as usize) >= start && (at as usize).saturating_add(bytes) <= end
+    }
+
     /// The positive and the negative space of the reservation, checked
     /// before a step that writes at most `bytes` kept bytes: a write past
     /// it would be a bug in the caller's arithmetic.
