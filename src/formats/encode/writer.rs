@@ -29,9 +29,13 @@ const WHOLE_PIECE_BYTES_MIN: usize = 128;
 /// Writes into capacity reserved beforehand, without a capacity check per
 /// copy: the hot path's copies are many and short. Clean text is copied
 /// by storing whole blocks (16 or 32 bytes) and keeping only their clean
-/// prefix, so the reservation has `WILD_BYTES` of slack. Each field asserts its
-/// worst case against the room left before it writes; `finish` publishes
-/// the kept length.
+/// prefix, so the reservation has `WILD_BYTES` of slack; a padded piece
+/// may be stored past its length up to its padded size, which the room
+/// counts. Some engine stores also begin before the cursor (the AVX2 and
+/// AVX-512 tails rewrite the field's own last output bytes with the same
+/// bytes), never before the field's output. Each field asserts its worst
+/// case against the room left before it writes; `finish` publishes the
+/// kept length.
 pub(super) struct Wild<'a> {
     out: &'a mut Vec<u8>,
     /// Where the next kept byte goes, and the end of the capacity: the
@@ -84,7 +88,8 @@ impl<'a> Wild<'a> {
     }
 
     /// Where the next kept byte goes: an engine stores a whole block there
-    /// and then keeps its clean part. Only the x86_64 engines store whole
+    /// and then keeps its clean part (or, for a field's tail, stores its
+    /// last block to end there). Only the x86_64 engines store whole
     /// blocks, so elsewhere nothing calls it.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     #[inline(always)]
