@@ -89,8 +89,8 @@ impl<'a> Wild<'a> {
 
     /// Where the next kept byte goes: an engine stores a whole block there
     /// and then keeps its clean part (or, for a field's tail, stores its
-    /// last 32 bytes so that they end where the field does). Only the x86_64 engines store whole
-    /// blocks, so elsewhere nothing calls it.
+    /// last 32 bytes so that they end where the field does). Only the
+    /// x86_64 engines store whole blocks, so elsewhere nothing calls it.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     #[inline(always)]
     pub(super) fn dst(&mut self) -> *mut u8 {
