@@ -40,7 +40,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use offline_im::formats::encode::{
     Address, BenchmarkOutput, CreateItem, Engine, NS_MESSAGES, NS_TYPES, encode_create_item,
-    encode_create_item_on, escape_text_on,
+    encode_create_item_on, escape_text_on, flagged,
 };
 use serde::Serialize;
 use std::hint::black_box;
@@ -258,15 +258,11 @@ fn bench_escape_lines(c: &mut Criterion) {
 }
 
 /// The bytes `escape_text` may rewrite (DEC-032), as the crate candidates
-/// search for them: markup, 0xEF (the lead byte of U+FFFE and U+FFFF) and
-/// every control character but tab and newline. The rule itself is not
-/// restated: each byte found is escaped by `escape_text_on` on the
+/// search for them: the rule book's own class (`encode::flagged`), not a
+/// copy of it. Each byte found is escaped by `escape_text_on` on the
 /// portable engine, and the output is asserted equal to the engine's.
 fn class_bytes() -> Vec<u8> {
-    (0u8..0x20)
-        .filter(|b| !matches!(b, b'\t' | b'\n'))
-        .chain([b'&', b'<', b'>', 0xEF])
-        .collect()
+    (0..=u8::MAX).filter(|b| flagged(*b)).collect()
 }
 
 /// Appends `text` escaped, given where the bytes of the class are: the

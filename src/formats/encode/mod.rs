@@ -77,7 +77,7 @@ mod writer;
 
 pub use benchmark::{BENCHMARK_BUFFERS, BENCHMARK_PLACEMENTS, BenchmarkOutput, benchmark_request};
 pub use decode::{DECODE_EVENTS_MAX, DecodeError, decode, resolve_reference};
-pub use escape::{Engine, sanitized, xml_legal};
+pub use escape::{Engine, flagged, sanitized, xml_legal};
 pub use request::{
     Address, CreateItem, Disposition, NS_MESSAGES, NS_SOAP, NS_TYPES, SUBJECT_CHARS_MAX,
     TargetFolder, email_of_user, request_for, shape_for, subject_of,
